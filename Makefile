@@ -1,0 +1,31 @@
+# The two set-up commands: `make demo` and `make test`. Each creates .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= .demo
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("crosswatch needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+# The daemon on the example config, in the foreground (Ctrl+C stops it).
+demo: $(STAMP)
+	@mkdir -p $(DEMO_DIR)
+	@test -f $(DEMO_DIR)/config.toml || cp etc/crosswatch.toml $(DEMO_DIR)/config.toml
+	$(BIN)/crosswatch --config-dir $(DEMO_DIR) run
+
+# The whole test suite, on both async backends.
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The benchmarks (figures printed as JSON).
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench.bench_core
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR)

@@ -1,0 +1,3 @@
+from crosswatch.cli import main
+
+raise SystemExit(main())

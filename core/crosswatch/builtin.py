@@ -1,0 +1,42 @@
+"""Core's own hookimpls: the defaults that plugins may override with ``tryfirst=True``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from crosswatch import hookimpl
+from crosswatch.model import Feature, Item
+
+#: the fields of an item that a compare reports per feature (history is compared as plays)
+COMPARED_FIELDS = {
+    Feature.WATCHLIST: ("title", "year"),
+    Feature.RATINGS: ("rating",),
+    Feature.HISTORY: (),
+    Feature.PROGRESS: ("progress_ms",),
+}
+
+
+@hookimpl(trylast=True)
+def crosswatch_compare_item(feature: Feature, old: Item, new: Item) -> dict[str, tuple[Any, Any]]:
+    """Field-level changes of one title between two captures."""
+    changes = {}
+    for name in COMPARED_FIELDS.get(Feature(feature), ()):
+        before, after = getattr(old, name), getattr(new, name)
+        if before != after:
+            changes[name] = (before, after)
+    return changes
+
+
+@hookimpl(trylast=True)
+def crosswatch_retention_select(captures: Sequence[Any], policy: Any) -> list[Any]:
+    """Captures (newest first, each with ``.created``) beyond ``max_keep`` or older than ``keep_days``."""
+    now = datetime.now(UTC)
+    doomed = []
+    for index, capture in enumerate(captures):
+        too_many = policy.max_keep and index >= policy.max_keep
+        too_old = policy.keep_days and now - capture.created > timedelta(days=policy.keep_days)
+        if too_many or too_old:
+            doomed.append(capture)
+    return doomed

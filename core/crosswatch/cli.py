@@ -1,0 +1,63 @@
+"""The command line. Kept import-light: each command's module is imported only when it runs."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from crosswatch import __version__
+
+#: command path -> "module:function" under crosswatch.commands
+COMMANDS = {
+    ("run",): "run:cmd_run",
+    ("config", "check"): "config:cmd_check",
+    ("plugins", "list"): "plugins:cmd_list",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crosswatch",
+        description="Keep watch state in step between Plex, Trakt and other providers, with restorable captures.",
+    )
+    parser.add_argument("--version", action="version", version=f"crosswatch {__version__}")
+    parser.add_argument(
+        "--config-dir",
+        metavar="DIR",
+        help="config directory (default: $CROSSWATCH_CONFIG_DIR, else /config)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=["auto", "json", "console"],
+        help="log format (default: the config's log.format; auto = console on a terminal, JSON otherwise)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="run the daemon in the foreground (systemd runs this)")
+    run.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio", help="async backend")
+
+    config = sub.add_parser("config", help="work with the config").add_subparsers(dest="action", metavar="ACTION", required=True)
+    check = config.add_parser("check", help="validate config.toml and schedules.toml; exit 1 naming file:line and key")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+
+    plugins = sub.add_parser("plugins", help="installed plugins").add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = plugins.add_parser("list", help="each plugin, where it came from and the providers it registered")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    key = tuple(p for p in (args.command, getattr(args, "action", None)) if p)
+    module_name, func_name = COMMANDS[key].split(":")
+    module = importlib.import_module(f"crosswatch.commands.{module_name}")
+    try:
+        return int(getattr(module, func_name)(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 1

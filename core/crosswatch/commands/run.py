@@ -1,0 +1,29 @@
+"""``crosswatch run``: the daemon in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+
+import anyio
+import structlog
+
+from crosswatch import logging as cw_logging
+from crosswatch.commands.common import config_dir
+from crosswatch.config import ConfigError, check_config_dir
+from crosswatch.daemon import Daemon
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cw_logging.configure(args.log_format or "auto", "debug" if args.verbose else "info")
+    log = structlog.get_logger("crosswatch.daemon")
+    folder = config_dir(args)
+    daemon = Daemon(folder, log_format=args.log_format, verbose=args.verbose)
+    try:
+        check_config_dir(folder)
+        daemon.prepare()
+    except ConfigError as exc:
+        for issue in exc.issues:
+            log.error("config.invalid", issue=str(issue))
+        log.error("daemon.not_started", hint="fix the config (crosswatch config check) and start again")
+        return 1
+    return anyio.run(daemon.run, backend=args.backend)

@@ -1,0 +1,128 @@
+"""Typed config objects for core's own sections, with their defaults.
+
+Provider sections (``[plex]``, ``[trakt]``, a third party's) belong to their plugins, which
+declare them through the ``crosswatch_config_sections`` hook.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+FEATURES = ("watchlist", "ratings", "history", "progress")
+FeatureName = Literal["watchlist", "ratings", "history", "progress"]
+Ratio = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+
+
+class Section(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=False):
+    """Base of every config section; unknown keys are warned about, not fatal."""
+
+
+class DaemonConfig(Section):
+    listen: str = "127.0.0.1:8787"  # health, metrics and webhooks; "" turns the endpoint off
+    timezone: str = ""  # default time zone of every schedule; "" = the system's
+    watch_config: bool = True
+    event_buffer: Annotated[int, msgspec.Meta(ge=16, le=1_000_000)] = 1024
+    shutdown_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 4.0
+
+
+class LogConfig(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class PluginsConfig(Section):
+    disabled: list[str] = []
+
+
+class SyncConfig(Section):
+    max_remove_ratio: Ratio = 0.10
+    min_source_ratio: Ratio = 0.5
+    history_tolerance_s: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = 120
+    batch_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+
+
+class ScrobbleWatcherConfig(Section):
+    enabled: bool = False
+    ratings: bool = False
+
+
+class ScrobbleWebhookConfig(Section):
+    enabled: bool = False
+    ratings: bool = False
+    secret: str = ""
+    max_body_kb: Annotated[int, msgspec.Meta(ge=1, le=65_536)] = 1024
+
+
+class ScrobbleConfig(Section):
+    watcher: ScrobbleWatcherConfig = ScrobbleWatcherConfig()
+    webhook: ScrobbleWebhookConfig = ScrobbleWebhookConfig()
+    targets: list[str] = msgspec.field(default_factory=lambda: ["trakt"])
+    users: list[str] = []
+    libraries: list[int] = []
+    stop_threshold: Annotated[int, msgspec.Meta(ge=1, le=100)] = 80
+    ratings_window_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 10.0
+    resume_quiet_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 5.0
+    queue_size: Annotated[int, msgspec.Meta(ge=16, le=1_000_000)] = 1000
+
+
+class FeatureSwitch(Section):
+    add: bool | None = None  # None: the pair's own add/remove
+    remove: bool | None = None
+
+
+class PairConfig(Section):
+    name: str
+    source: str  # provider section, or "section.profile"
+    target: str
+    mode: Literal["one-way", "two-way"] = "one-way"
+    features: list[FeatureName] | dict[FeatureName, FeatureSwitch] = msgspec.field(
+        default_factory=lambda: ["watchlist", "ratings", "history"]
+    )
+    add: bool = True
+    remove: bool = False
+    schedule: str = ""  # cron; "" = on demand only
+    timezone: str = ""
+    enabled: bool = True
+
+    def feature_switches(self) -> dict[str, tuple[bool, bool]]:
+        """Each enabled feature with its effective (add, remove) switches."""
+        if isinstance(self.features, list):
+            return {f: (self.add, self.remove) for f in self.features}
+        return {
+            f: (self.add if s.add is None else s.add, self.remove if s.remove is None else s.remove)
+            for f, s in self.features.items()
+        }
+
+
+class CaptureSchedule(Section):
+    provider: str  # provider section, or "section.profile"
+    cron: str
+    feature: Literal["watchlist", "ratings", "history", "progress", "all"] = "all"
+    name: str = ""  # default: "<provider>-<feature>"
+    timezone: str = ""
+    label_template: str = "auto-{provider}-{feature}-{date}"
+    keep_days: Annotated[int, msgspec.Meta(ge=0)] = 0  # 0 = no age limit
+    max_keep: Annotated[int, msgspec.Meta(ge=0)] = 0  # 0 = no count limit
+    cleanup: bool = True
+    enabled: bool = True
+
+    @property
+    def job_name(self) -> str:
+        return self.name or f"{self.provider}-{self.feature}"
+
+
+class CapturesConfig(Section):
+    schedules: list[CaptureSchedule] = []
+
+
+#: core's sections: top-level key -> schema
+CORE_SECTIONS: dict[str, type[Section]] = {
+    "daemon": DaemonConfig,
+    "log": LogConfig,
+    "plugins": PluginsConfig,
+    "sync": SyncConfig,
+    "scrobble": ScrobbleConfig,
+    "captures": CapturesConfig,
+}

@@ -1,0 +1,296 @@
+"""The long-running process: one anyio task group that wires every service together.
+
+Inside the group: the bus dispatcher, the scheduler, the HTTP endpoint, the config
+watcher, the signal handler, the systemd watchdog and the plugins' own services. It runs
+unchanged on asyncio and trio.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import structlog
+
+from crosswatch import __version__
+from crosswatch import logging as cw_logging
+from crosswatch.bus import EventBus, PublishError
+from crosswatch.config import CONFIG_FILE, SCHEDULES_FILE, Config, ConfigError, ConfigIssue, load_config
+from crosswatch.events import ConfigRejected, ConfigReloaded
+from crosswatch.plugins import PluginHost, peek_disabled
+from crosswatch.scheduler import Scheduler, jobs_from_config
+from crosswatch.services import ServiceContext, ServiceSupervisor
+from crosswatch.state import StateDir
+from crosswatch.systemd import Notifier
+from crosswatch.web import WebApp, bind_socket, serve
+
+log = structlog.get_logger("crosswatch.daemon")
+
+WATCHED_FILES = frozenset({CONFIG_FILE, SCHEDULES_FILE})
+
+
+class Daemon:
+    """``crosswatch run``: start, serve, reload on change or SIGHUP, stop cleanly on SIGTERM."""
+
+    def __init__(self, config_dir: Path, *, log_format: str | None = None, verbose: bool = False) -> None:
+        self.config_dir = Path(config_dir)
+        self.log_format = log_format
+        self.verbose = verbose
+        self.started = time.monotonic()
+        self.host = PluginHost(self.config_dir)
+        self.state = StateDir(self.config_dir)
+        self.notifier = Notifier()
+        self.config: Config | None = None
+        self.bus: EventBus | None = None
+        self.scheduler: Scheduler | None = None
+        self.supervisor: ServiceSupervisor | None = None
+        self.web: WebApp | None = None
+        self.reloads = 0
+        self.rejected = 0
+        self._reload_lock: anyio.Lock | None = None
+        self._watch_stop: anyio.Event | None = None
+        self._stopping: anyio.Event | None = None
+        self._web_done: anyio.Event | None = None
+
+    # -- start ---------------------------------------------------------------------------
+
+    def _configure_logging(self, config: Config) -> None:
+        level = "debug" if self.verbose else config.log.level
+        cw_logging.configure(self.log_format or config.log.format, level)
+
+    def prepare(self) -> Config:
+        """Load plugins and config before the event loop starts; raises ConfigError."""
+        self.host.load(peek_disabled(self.config_dir))
+        config = load_config(self.config_dir, self.host.sections())
+        self._configure_logging(config)
+        for warning in config.warnings:
+            log.warning("config.warning", issue=str(warning))
+        try:
+            self.state.ensure()
+        except OSError as exc:
+            issue = ConfigIssue(self.state.path, None, "", f"cannot create the state directory: {exc.strerror}")
+            raise ConfigError([issue]) from exc
+        self.config = config
+        return config
+
+    async def run(self) -> int:
+        """Serve until SIGTERM/SIGINT; returns the exit code."""
+        config = self.config or self.prepare()
+        backend = _backend()
+        self.bus = EventBus(config.daemon.event_buffer)
+        self.scheduler = Scheduler(self.bus)
+        self.web = WebApp(self.health)
+        self._reload_lock = anyio.Lock()
+        self._watch_stop = anyio.Event()
+        self._stopping = anyio.Event()
+        self._web_done = anyio.Event()
+        try:
+            sock = bind_socket(config.daemon.listen) if config.daemon.listen else None
+        except OSError as exc:
+            log.error("daemon.listen_failed", error=exc.strerror, hint="set daemon.listen, or \"\" to turn it off")
+            return 1
+        try:
+            async with anyio.create_task_group() as tg:
+                self.supervisor = ServiceSupervisor(tg)
+                tg.start_soon(self.bus.run)
+                await tg.start(self.scheduler.run)
+                self._apply(config, previous=None, enabled=self.host.loaded())
+                if sock is not None:
+                    tg.start_soon(self._serve_web, sock)
+                else:
+                    self._web_done.set()
+                if config.daemon.watch_config:
+                    tg.start_soon(self._watch_config)
+                tg.start_soon(self._handle_signals, tg.cancel_scope)
+                if self.notifier.watchdog_interval:
+                    tg.start_soon(self._watchdog)
+                self.notifier.ready(f"serving; {len(self.scheduler.next_runs())} jobs")
+                log.info(
+                    "daemon.ready",
+                    version=__version__,
+                    backend=backend,
+                    pid=os.getpid(),
+                    config_dir=str(self.config_dir),
+                    listen=config.daemon.listen or None,
+                    plugins=self.host.loaded(),
+                    startup_ms=round((time.monotonic() - self.started) * 1000, 1),
+                )
+        finally:
+            if sock is not None:
+                sock.close()
+            self.notifier.close()
+        log.info("daemon.stopped", uptime_s=round(time.monotonic() - self.started, 1))
+        return 0
+
+    def _apply(self, config: Config, previous: Config | None, enabled: list[str]) -> None:
+        """Put ``config`` in force: schedules, plugin configuration, subscriptions, services, routes."""
+        assert self.scheduler and self.bus and self.supervisor and self.web
+        self.config = config
+        self._configure_logging(config)
+        self.scheduler.set_jobs(jobs_from_config(config))
+        for row in self.scheduler.describe():
+            log.info("schedule.next", job=row["job"], next=row["next"], cron=row["cron"], tz=row["tz"])
+        if not self.scheduler.next_runs():
+            log.info("schedule.none", hint="no pair or capture schedule is enabled")
+        self.host.call_each("crosswatch_configure", config=config)
+        for plugin in enabled:
+            self.host.call_each("crosswatch_subscribe", plugins=[plugin], bus=self.bus.scoped(plugin))
+            ctx = ServiceContext(plugin, self.bus.scoped(plugin), self.state, self.host.providers, self._current)
+            services = [s for _, found in self.host.call_each("crosswatch_services", plugins=[plugin], ctx=ctx) for s in found or ()]
+            self.supervisor.start(plugin, services, ctx)
+        routes = [r for _, found in self.host.call_each("crosswatch_web_routes") for r in found or ()]
+        self.web.set_routes(routes)
+        if previous and previous.daemon.listen != config.daemon.listen:
+            log.warning("config.restart_needed", key="daemon.listen", hint="the new address takes effect after a restart")
+
+    def _current(self) -> Config:
+        assert self.config is not None
+        return self.config
+
+    # -- reload --------------------------------------------------------------------------
+
+    async def reload(self, reason: str) -> bool:
+        """Validate and apply the config on disk; on any fault keep the config in force."""
+        assert self._reload_lock and self.bus and self.supervisor
+        async with self._reload_lock:
+            began = time.monotonic()
+            self.notifier.reloading()
+            try:
+                return await self._reload(reason, began)
+            finally:
+                self.notifier.ready()
+
+    async def _reload(self, reason: str, began: float) -> bool:
+        assert self.bus and self.supervisor
+        previous = self.config
+        try:
+            config = await anyio.to_thread.run_sync(load_config, self.config_dir, self.host.sections())
+            off, on = self.host.set_disabled(config.plugins.disabled)
+            if on:  # newly enabled plugins bring sections: validate again with them
+                try:
+                    config = await anyio.to_thread.run_sync(load_config, self.config_dir, self.host.sections())
+                except ConfigError:
+                    self.host.set_disabled(previous.plugins.disabled if previous else ())
+                    raise
+        except ConfigError as exc:
+            self.rejected += 1
+            for issue in exc.issues:
+                log.error("config.rejected", reason=reason, issue=str(issue), kept="previous config stays in force")
+            self.bus.emit(ConfigRejected(tuple(str(i) for i in exc.issues)))
+            return False
+        changed = config.changed_sections(previous)
+        if not changed and not off and not on:
+            log.info("config.unchanged", reason=reason)
+            return True
+        for plugin in off:
+            self.bus.unsubscribe_owner(plugin)
+            self.supervisor.stop(plugin)
+            log.info("plugin.disabled", plugin=plugin)
+        for warning in config.warnings:
+            log.warning("config.warning", issue=str(warning))
+        self._apply(config, previous, enabled=on)
+        self.reloads += 1
+        log.info(
+            "config.reloaded",
+            reason=reason,
+            changed=list(changed),
+            plugins_enabled=on,
+            plugins_disabled=off,
+            took_ms=round((time.monotonic() - began) * 1000, 1),
+        )
+        try:
+            await self.bus.publish(ConfigReloaded(changed))
+        except PublishError as exc:
+            log.error("config.subscriber_failed", error=str(exc))
+        return True
+
+    async def _watch_config(self) -> None:
+        """Watch the config folder (editors save by rename) and reload on change."""
+        from watchfiles import awatch
+
+        def wanted(_change: Any, path: str) -> bool:
+            return Path(path).name in WATCHED_FILES
+
+        assert self._watch_stop is not None
+        while not self._watch_stop.is_set():
+            try:
+                async for _changes in awatch(
+                    self.config_dir,
+                    watch_filter=wanted,
+                    debounce=500,
+                    step=50,
+                    recursive=False,
+                    stop_event=self._watch_stop,
+                    rust_timeout=2000,
+                ):
+                    await self.reload("file changed")
+            except Exception as exc:  # the folder vanished, inotify limits, ...
+                log.error("config.watch_failed", error=repr(exc), retry_in_s=5)
+                with anyio.move_on_after(5):
+                    await self._watch_stop.wait()
+
+    # -- signals, watchdog, health -------------------------------------------------------
+
+    async def _handle_signals(self, scope: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            async for signum in signals:
+                if signum == signal.SIGHUP:
+                    log.info("daemon.sighup")
+                    await self.reload("SIGHUP")
+                    continue
+                log.info("daemon.stopping", signal=signal.Signals(signum).name)
+                await self.stop(scope)
+                return
+
+    async def stop(self, scope: anyio.CancelScope) -> None:
+        """Let the HTTP endpoint finish its requests, then cancel everything else."""
+        assert self._watch_stop and self._stopping and self._web_done and self.config
+        self.notifier.stopping()
+        self._watch_stop.set()  # lets the file watcher's thread return at once
+        self._stopping.set()
+        with anyio.move_on_after(self.config.daemon.shutdown_timeout_s):
+            await self._web_done.wait()
+        scope.cancel()
+
+    async def _serve_web(self, sock: Any) -> None:
+        assert self.web and self._stopping and self._web_done
+        try:
+            await serve(self.web, sock, self._stopping.wait)
+        finally:
+            self._web_done.set()
+
+    async def _watchdog(self) -> None:
+        interval = self.notifier.watchdog_interval or 15.0
+        while True:
+            self.notifier.watchdog()
+            await anyio.sleep(interval)
+
+    def health(self) -> dict[str, Any]:
+        """The body of ``GET /healthz``."""
+        config = self.config
+        return {
+            "status": "ok",
+            "version": __version__,
+            "backend": _backend(),
+            "pid": os.getpid(),
+            "uptime_s": round(time.monotonic() - self.started, 1),
+            "plugins": {name: info.status for name, info in self.host.plugins.items()},
+            "providers": self.host.providers.ids(),
+            "jobs": self.scheduler.describe() if self.scheduler else [],
+            "reloads": self.reloads,
+            "rejected_reloads": self.rejected,
+            "bus": {"dropped": self.bus.dropped if self.bus else 0, "buffer": config.daemon.event_buffer if config else 0},
+        }
+
+
+def _backend() -> str:
+    import sniffio
+
+    try:
+        return sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return "none"

@@ -1,0 +1,119 @@
+"""The plugin contract: every hook a crosswatch plugin may implement.
+
+Plugins implement hooks with ``crosswatch.hookimpl``. pluggy is synchronous: hooks that
+need I/O return objects (providers, services) whose async methods core awaits. Core's own
+default for each ``firstresult`` hook is a registered hookimpl in ``crosswatch.builtin``;
+a plugin overrides it with ``@hookimpl(tryfirst=True)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from crosswatch.bus import BusView
+    from crosswatch.config import Config, ConfigSection
+    from crosswatch.model import Feature, Item
+    from crosswatch.provider import ProviderSpec
+    from crosswatch.services import ServiceContext
+
+hookspec = pluggy.HookspecMarker("crosswatch")
+
+
+# -- provider ---------------------------------------------------------------------------
+
+
+@hookspec
+def crosswatch_register_providers(register: Callable[[ProviderSpec], None]) -> None:
+    """Register provider specs (``PLEX``, ``TRAKT``, ...) by calling ``register(spec)``.
+
+    A spec's factory builds one provider instance per configured profile.
+    """
+
+
+@hookspec
+def crosswatch_config_sections() -> Sequence[ConfigSection]:
+    """Return the config sections this plugin owns (``[plex]``, ...) with their msgspec schema.
+
+    Sections marked ``profiles=True`` accept ``[<section>.profiles.<name>]`` overrides.
+    """
+
+
+# -- capture ----------------------------------------------------------------------------
+
+
+@hookspec
+def crosswatch_capture_created(capture: Any) -> None:
+    """A capture file was written (e.g. copy it off-site). Errors are logged, never fatal."""
+
+
+@hookspec
+def crosswatch_capture_filter(provider: str, profile: str, feature: Feature, items: list[Item]) -> list[Item] | None:
+    """Return a filtered item list before a capture is written (e.g. library whitelists), or None."""
+
+
+# -- restore ----------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def crosswatch_restore_plan(capture: Any, current: list[Item], mode: str) -> Any:
+    """Compute what restoring ``capture`` over ``current`` in ``mode`` (merge|clear) would do."""
+
+
+@hookspec
+def crosswatch_restore_finished(report: Any) -> None:
+    """A restore finished; ``report`` says what was added, failed and interpreted differently."""
+
+
+# -- compare ----------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def crosswatch_compare_item(feature: Feature, old: Item, new: Item) -> dict[str, tuple[Any, Any]] | None:
+    """Return the changed fields of one title between two captures as ``{field: (old, new)}``.
+
+    Return None to leave the decision to the next implementation (core's default last).
+    """
+
+
+# -- retention --------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def crosswatch_retention_select(captures: Sequence[Any], policy: Any) -> list[Any] | None:
+    """Choose which of a schedule's ``captures`` (newest first) to delete under ``policy``."""
+
+
+@hookspec
+def crosswatch_capture_deleted(ref: Any) -> None:
+    """A capture file was deleted."""
+
+
+# -- runtime ----------------------------------------------------------------------------
+
+
+@hookspec
+def crosswatch_configure(config: Config) -> None:
+    """Take the validated config; called at start and again after every accepted reload."""
+
+
+@hookspec
+def crosswatch_services(ctx: ServiceContext) -> Sequence[Callable[[ServiceContext], Any]] | None:
+    """Return long-running async callables to run in the daemon's task group (e.g. a watcher).
+
+    Each is called as ``await service(ctx)`` and is cancelled at shutdown, or when the
+    plugin is disabled by a config reload.
+    """
+
+
+@hookspec
+def crosswatch_subscribe(bus: BusView) -> None:
+    """Subscribe handlers on the event bus; subscriptions are dropped if the plugin is disabled."""
+
+
+@hookspec
+def crosswatch_web_routes() -> Sequence[Any] | None:
+    """Return Starlette routes to mount on the daemon's HTTP endpoint (e.g. webhooks)."""

@@ -1,0 +1,69 @@
+"""The data model shared by every provider: features, media types, items and matching keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from enum import StrEnum
+
+import msgspec
+
+
+class Feature(StrEnum):
+    """A kind of watch state a provider can hold."""
+
+    WATCHLIST = "watchlist"
+    RATINGS = "ratings"
+    HISTORY = "history"
+    PROGRESS = "progress"
+
+
+class MediaType(StrEnum):
+    MOVIE = "movie"
+    SHOW = "show"
+    SEASON = "season"
+    EPISODE = "episode"
+
+
+#: External ids strong enough to say two items are the same title.
+STRONG_IDS = ("imdb", "tmdb", "tvdb", "trakt")
+
+
+class Item(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True):
+    """One entry of one feature; a history Item is one play, so several plays are several Items."""
+
+    type: MediaType
+    ids: dict[str, str] = {}
+    title: str | None = None
+    year: int | None = None
+    # episodes and seasons: the show they belong to
+    show_ids: dict[str, str] = {}
+    show_title: str | None = None
+    season: int | None = None
+    episode: int | None = None
+    # feature fields
+    listed_at: str | None = None
+    rating: int | None = None
+    rated_at: str | None = None
+    watched_at: str | None = None
+    progress_ms: int | None = None
+    duration_ms: int | None = None
+    paused_at: str | None = None
+    # whatever the provider needs to write the item back (library section, history id, ...)
+    extra: dict[str, object] = {}
+
+
+def match_keys(item: Item) -> Iterator[tuple]:
+    """Yield every key under which ``item`` may match another item of the same title.
+
+    Two items are the same title when they share any key: a strong id of their own,
+    or for episodes and seasons a strong id of their show plus the numbers.
+    """
+    for name in STRONG_IDS:
+        value = item.ids.get(name)
+        if value:
+            yield (item.type, name, str(value))
+    if item.type in (MediaType.EPISODE, MediaType.SEASON) and item.season is not None:
+        for name in STRONG_IDS:
+            value = item.show_ids.get(name)
+            if value:
+                yield (item.type, "show:" + name, str(value), item.season, item.episode)

@@ -1,0 +1,260 @@
+"""The plugin host: finds, loads, blocks and calls plugins, one failure at a time.
+
+Plugins come from three places: core's built-in hookimpls, entry points of group
+``crosswatch`` (the built-in Plex and Trakt plugins come this way, like any third party's),
+and ``.py`` files in ``<config dir>/plugins.d/``. A plugin that fails to import, or whose
+hook raises, is reported and left out; the others carry on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import sys
+import traceback
+import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pluggy
+import structlog
+
+from crosswatch import __version__, hookspecs
+from crosswatch.config import CONFIG_FILE, ConfigSection
+from crosswatch.provider import ProviderRegistry, ProviderSpec, provider_features
+
+log = structlog.get_logger("crosswatch.plugins")
+
+ENTRY_POINT_GROUP = "crosswatch"
+DROPIN_DIR = "plugins.d"
+BUILTIN_MODULES = {"core": "crosswatch.builtin"}
+
+
+@dataclass
+class PluginInfo:
+    """What ``crosswatch plugins list`` shows of one plugin."""
+
+    name: str
+    source: str  # builtin | entrypoint | dropin
+    origin: str  # module, distribution or file
+    version: str = ""
+    status: str = "pending"  # loaded | failed | disabled
+    error: str = ""
+    providers: list[str] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)
+    hook_errors: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items()}
+
+
+@dataclass
+class _Candidate:
+    info: PluginInfo
+    load: Callable[[], Any]
+
+
+def _short_error(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError):
+        return f"SyntaxError: {exc.msg} ({exc.filename}:{exc.lineno})"
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def peek_disabled(config_dir: Path) -> list[str]:
+    """``plugins.disabled`` from config.toml before full validation (which needs the plugins)."""
+    try:
+        raw = tomllib.loads((Path(config_dir) / CONFIG_FILE).read_text(encoding="utf-8"))
+        disabled = raw.get("plugins", {}).get("disabled", [])
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
+        return []
+    return [d for d in disabled if isinstance(d, str)] if isinstance(disabled, list) else []
+
+
+class PluginHost:
+    """Owns the pluggy manager, the provider registry and the config sections of plugins."""
+
+    def __init__(self, config_dir: Path | None = None) -> None:
+        self.config_dir = Path(config_dir) if config_dir else None
+        self.pm = pluggy.PluginManager("crosswatch")
+        self.pm.add_hookspecs(hookspecs)
+        self.providers = ProviderRegistry()
+        self.plugins: dict[str, PluginInfo] = {}
+        self._candidates: dict[str, _Candidate] = {}
+        self._sections: dict[str, ConfigSection] = {}
+
+    # -- discovery and loading ---------------------------------------------------------
+
+    def discover(self) -> None:
+        """Find every plugin without importing any of them."""
+        for name, module in BUILTIN_MODULES.items():
+            self._add_candidate(PluginInfo(name, "builtin", module, version=__version__), lambda m=module: importlib.import_module(m))
+        for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            dist = getattr(ep, "dist", None)
+            info = PluginInfo(
+                ep.name,
+                "entrypoint",
+                f"{dist.name if dist else '?'}: {ep.value}",
+                version=dist.version if dist else "",
+            )
+            self._add_candidate(info, ep.load)
+        if self.config_dir is not None:
+            folder = self.config_dir / DROPIN_DIR
+            if folder.is_dir():
+                for path in sorted(folder.glob("*.py")):
+                    self._add_candidate(PluginInfo(path.stem, "dropin", str(path)), lambda p=path: _import_file(p))
+
+    def _add_candidate(self, info: PluginInfo, load: Callable[[], Any]) -> None:
+        if info.name in self._candidates:
+            taken = self._candidates[info.name].info
+            info.status, info.error = "failed", f"name already taken by {taken.source} plugin {taken.origin}"
+            self.plugins[f"{info.name}@{info.source}"] = info
+            log.error("plugin.failed", plugin=info.name, source=info.source, error=info.error)
+            return
+        self._candidates[info.name] = _Candidate(info, load)
+        self.plugins[info.name] = info
+
+    def load(self, disabled: Iterable[str] = ()) -> None:
+        """Import and register every discovered plugin not in ``disabled``."""
+        if not self._candidates:
+            self.discover()
+        blocked = set(disabled)
+        for name in blocked - set(self._candidates):
+            log.warning("plugin.disable_unknown", plugin=name, hint="plugins.disabled names no installed plugin")
+        for name, cand in self._candidates.items():
+            if name in blocked and cand.info.source != "builtin":
+                cand.info.status = "disabled"
+                self.pm.set_blocked(name)
+            else:
+                self._load_one(cand)
+
+    def _load_one(self, cand: _Candidate) -> bool:
+        info = cand.info
+        try:
+            plugin = cand.load()
+            self.pm.register(plugin, name=info.name)
+        except Exception as exc:
+            info.status, info.error = "failed", _short_error(exc)
+            log.error("plugin.failed", plugin=info.name, source=info.source, origin=info.origin, error=info.error)
+            return False
+        info.status, info.error = "loaded", ""
+        if not self._collect(info):
+            self.pm.unregister(name=info.name)
+            return False
+        return True
+
+    def _collect(self, info: PluginInfo) -> bool:
+        """Ask one plugin for its providers and config sections."""
+        plugin = self.pm.get_plugin(info.name)
+        specs: list[ProviderSpec] = []
+        try:
+            for impl in self._impls("crosswatch_register_providers", info.name):
+                _call(impl, {"register": specs.append})
+            sections: list[ConfigSection] = []
+            for impl in self._impls("crosswatch_config_sections", info.name):
+                sections.extend(_call(impl, {}) or ())
+            for spec in specs:
+                self.providers.add(spec, info.name)
+            for section in sections:
+                owner = self._sections.get(section.name)
+                if owner and owner.owner != info.name:
+                    raise ValueError(f"config section [{section.name}] is already owned by plugin {owner.owner!r}")
+        except Exception as exc:
+            self.providers.drop_plugin(info.name)
+            info.status, info.error = "failed", _short_error(exc)
+            log.error("plugin.failed", plugin=info.name, source=info.source, error=info.error)
+            return False
+        for section in sections:
+            self._sections[section.name] = ConfigSection(section.name, section.schema, section.profiles, info.name)
+        info.providers = self.providers.of_plugin(info.name)
+        info.sections = sorted(s.name for s in sections)
+        del plugin
+        return True
+
+    def set_disabled(self, disabled: Iterable[str]) -> tuple[list[str], list[str]]:
+        """Apply a new ``plugins.disabled`` list; returns (now disabled, now enabled) plugin names."""
+        blocked = set(disabled)
+        off, on = [], []
+        for name, cand in self._candidates.items():
+            if cand.info.source == "builtin":
+                continue
+            if name in blocked and cand.info.status == "loaded":
+                self.pm.unregister(name=name)
+                self.pm.set_blocked(name)
+                self.providers.drop_plugin(name)
+                self._sections = {k: v for k, v in self._sections.items() if v.owner != name}
+                cand.info.status, cand.info.providers, cand.info.sections = "disabled", [], []
+                off.append(name)
+            elif name not in blocked and cand.info.status == "disabled":
+                self.pm.unblock(name)
+                if self._load_one(cand):
+                    on.append(name)
+        return off, on
+
+    # -- calling ----------------------------------------------------------------------
+
+    def _impls(self, hook: str, plugin: str | None = None) -> list[pluggy.HookImpl]:
+        impls = getattr(self.pm.hook, hook).get_hookimpls()
+        return [i for i in impls if plugin is None or i.plugin_name == plugin]
+
+    def call_each(self, hook: str, plugins: Iterable[str] | None = None, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call a hook on every plugin (or on ``plugins``), catching and reporting each failure.
+
+        Unlike a plain pluggy call, one plugin raising does not stop the others.
+        """
+        wanted = set(plugins) if plugins is not None else None
+        results = []
+        for impl in reversed(self._impls(hook)):  # pluggy's own order: last registered first
+            if wanted is not None and impl.plugin_name not in wanted:
+                continue
+            try:
+                results.append((impl.plugin_name, _call(impl, kwargs)))
+            except Exception as exc:
+                info = self.plugins.get(impl.plugin_name)
+                if info:
+                    info.hook_errors += 1
+                log.error("plugin.hook_failed", plugin=impl.plugin_name, hook=hook, error=_short_error(exc))
+        return results
+
+    @property
+    def hook(self) -> Any:
+        return self.pm.hook
+
+    def sections(self) -> dict[str, ConfigSection]:
+        return dict(self._sections)
+
+    def loaded(self) -> list[str]:
+        return [n for n, i in self.plugins.items() if i.status == "loaded"]
+
+    def listing(self) -> list[dict[str, Any]]:
+        """Every plugin with its source, status and what it registered (for ``plugins list``)."""
+        out = []
+        for info in self.plugins.values():
+            row = info.as_dict()
+            row["provider_features"] = {p: provider_features(self.providers.get(p)) for p in info.providers}
+            out.append(row)
+        return out
+
+
+def _call(impl: pluggy.HookImpl, kwargs: dict[str, Any]) -> Any:
+    return impl.function(*[kwargs[name] for name in impl.argnames])
+
+
+def _import_file(path: Path) -> Any:
+    """Import a drop-in plugin file as module ``crosswatch_dropin_<stem>``."""
+    name = f"crosswatch_dropin_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module

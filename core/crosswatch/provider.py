@@ -1,0 +1,125 @@
+"""The provider contract: what a plugin's provider can do, and how core builds one per profile."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from crosswatch.model import Feature, Item
+
+if TYPE_CHECKING:
+    from crosswatch.bus import BusView
+    from crosswatch.state import StateDir
+
+
+@dataclass(frozen=True)
+class FeatureSupport:
+    """What a provider can do with one feature."""
+
+    read: bool = True
+    add: bool = True
+    remove: bool = True
+    clear: bool = True
+    # False where the provider records "now" instead of the given watched_at (Plex history)
+    keeps_watched_at: bool = True
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """Outcome of one add/remove call: what took, what failed, what could not be matched."""
+
+    ok: list[Item] = field(default_factory=list)
+    failed: list[tuple[Item, str]] = field(default_factory=list)
+    unresolved: list[tuple[Item, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ProviderContext:
+    """Everything a factory gets to build one provider instance for one profile."""
+
+    provider_id: str
+    profile: str
+    settings: Any  # the profile's validated config section (a msgspec Struct)
+    state: StateDir
+    bus: BusView | None = None
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """One provider profile: reads present state and writes changes, one feature at a time."""
+
+    id: str
+    profile: str
+
+    async def read(self, feature: Feature) -> list[Item]: ...
+
+    async def add(self, feature: Feature, items: Sequence[Item]) -> WriteResult: ...
+
+    async def remove(self, feature: Feature, items: Sequence[Item]) -> WriteResult: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """A provider as a plugin registers it."""
+
+    id: str  # upper case, e.g. "PLEX"
+    factory: Callable[[ProviderContext], Provider]
+    features: Mapping[Feature, FeatureSupport]
+    title: str = ""
+    config_section: str = ""  # default: id.lower()
+
+    @property
+    def section(self) -> str:
+        return self.config_section or self.id.lower()
+
+
+@dataclass
+class RegisteredProvider:
+    spec: ProviderSpec
+    plugin: str
+
+
+class ProviderRegistry:
+    """Provider specs by id, each remembering the plugin that registered it."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, RegisteredProvider] = {}
+
+    def add(self, spec: ProviderSpec, plugin: str) -> None:
+        if not spec.id or spec.id != spec.id.upper():
+            raise ValueError(f"provider id must be upper case, got {spec.id!r}")
+        if spec.id in self._by_id and self._by_id[spec.id].plugin != plugin:
+            raise ValueError(f"provider {spec.id} is already registered by plugin {self._by_id[spec.id].plugin!r}")
+        self._by_id[spec.id] = RegisteredProvider(spec, plugin)
+
+    def drop_plugin(self, plugin: str) -> None:
+        self._by_id = {k: v for k, v in self._by_id.items() if v.plugin != plugin}
+
+    def get(self, provider_id: str) -> ProviderSpec:
+        try:
+            return self._by_id[provider_id.upper()].spec
+        except KeyError:
+            known = ", ".join(sorted(self._by_id)) or "none"
+            raise KeyError(f"no provider {provider_id.upper()} (registered: {known})") from None
+
+    def by_section(self, section: str) -> ProviderSpec | None:
+        return next((r.spec for r in self._by_id.values() if r.spec.section == section), None)
+
+    def of_plugin(self, plugin: str) -> list[str]:
+        return sorted(k for k, v in self._by_id.items() if v.plugin == plugin)
+
+    def ids(self) -> list[str]:
+        return sorted(self._by_id)
+
+    def build(self, provider_id: str, profile: str, settings: Any, state: StateDir, bus: Any = None) -> Provider:
+        spec = self.get(provider_id)
+        return spec.factory(ProviderContext(spec.id, profile, settings, state, bus))
+
+
+def provider_features(spec: ProviderSpec) -> dict[str, dict[str, Any]]:
+    """A JSON-ready view of a spec's features."""
+    return {f.value: {k: v for k, v in vars(s).items() if v != ""} for f, s in spec.features.items()}
