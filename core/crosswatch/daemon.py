@@ -115,7 +115,7 @@ class Daemon:
                     backend=backend,
                     pid=os.getpid(),
                     config_dir=str(self.config_dir),
-                    listen=config.daemon.listen or None,
+                    listen=_address(sock),
                     plugins=self.host.loaded(),
                     startup_ms=round((time.monotonic() - self.started) * 1000, 1),
                 )
@@ -285,6 +285,14 @@ class Daemon:
             "rejected_reloads": self.rejected,
             "bus": {"dropped": self.bus.dropped if self.bus else 0, "buffer": config.daemon.event_buffer if config else 0},
         }
+
+
+def _address(sock: Any) -> str | None:
+    """The address actually bound (port 0 in the config means "any free port")."""
+    if sock is None:
+        return None
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _backend() -> str:

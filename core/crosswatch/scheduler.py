@@ -7,7 +7,6 @@ twice. Missed slots (the host slept, the clock jumped) fire once, not once per s
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -51,12 +50,25 @@ def jobs_from_config(config: Config) -> list[Job]:
     return jobs
 
 
+class WallClock:
+    """The real clock: wall time for cron slots, anyio sleeps for waiting."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def wait(self, seconds: float, wake: anyio.Event) -> None:
+        """Return after ``seconds`` or as soon as ``wake`` is set."""
+        with anyio.move_on_after(seconds):
+            await wake.wait()
+
+
 class Scheduler:
     """Fires ``ScheduleFired`` for each job at its cron slots."""
 
-    def __init__(self, bus: EventBus, now: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, bus: EventBus, clock: WallClock | None = None) -> None:
         self.bus = bus
-        self._now = now or (lambda: datetime.now(UTC))
+        self.clock = clock or WallClock()
+        self._now = self.clock.now
         self._jobs: dict[str, Job] = {}
         self._next: dict[str, datetime] = {}
         self.running: set[str] = set()
@@ -140,7 +152,6 @@ class Scheduler:
                             self._next[job_id] = next_fire(job.cron, now.astimezone(job.tz))
                     delay = min([(t - now).total_seconds() for t in self._next.values()] + [MAX_SLEEP])
                     self._wake = anyio.Event()
-                    with anyio.move_on_after(max(delay, 0.0)):
-                        await self._wake.wait()
+                    await self.clock.wait(max(delay, 0.0), self._wake)
             finally:
                 self._tg = None
