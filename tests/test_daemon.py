@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.daemon_proc import DaemonProcess, write_atomically
@@ -185,5 +186,77 @@ def test_broken_dropin_plugin_does_not_stop_the_daemon_and_disabling_applies_liv
         reloaded = daemon.wait_for("config.reloaded", after=mark)
         assert reloaded["plugins_disabled"] == ["extra"]
         assert daemon.health()["plugins"]["extra"] == "disabled"
+    finally:
+        assert daemon.stop() == 0
+
+
+RUNTIME_PLUGIN = '''
+from pathlib import Path
+import anyio
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from crosswatch import hookimpl
+from crosswatch.events import ConfigReloaded
+
+OUT = Path(__file__).resolve().parent.parent / "out"
+
+async def heartbeat(ctx):
+    while True:
+        with open(OUT / "beats", "a") as fh:
+            fh.write(ctx.plugin + "\\n")
+        await anyio.sleep(0.05)
+
+async def on_reload(event):
+    with open(OUT / "reloads", "a") as fh:
+        fh.write(",".join(event.changed) + "\\n")
+
+async def ping(request):
+    return PlainTextResponse("pong")
+
+@hookimpl
+def crosswatch_services(ctx):
+    return [heartbeat]
+
+@hookimpl
+def crosswatch_subscribe(bus):
+    bus.subscribe(ConfigReloaded, on_reload)
+
+@hookimpl
+def crosswatch_web_routes():
+    return [Route("/runtime/ping", ping)]
+'''
+
+
+def test_plugin_services_subscriptions_and_routes_follow_the_config(tmp_path: Path, backend: str) -> None:
+    (tmp_path / "plugins.d").mkdir()
+    (tmp_path / "plugins.d" / "runtime.py").write_text(RUNTIME_PLUGIN)
+    out = tmp_path / "out"
+    out.mkdir()
+    config = tmp_path / "config.toml"
+    config.write_text('[daemon]\nlisten = "127.0.0.1:0"\n')
+    daemon = DaemonProcess(tmp_path, backend)
+    try:
+        base = "http://" + daemon.wait_for("daemon.ready")["listen"]
+        deadline = time.monotonic() + 5
+        while not (out / "beats").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (out / "beats").read_text().startswith("runtime\n")
+        assert httpx.get(base + "/runtime/ping").text == "pong"
+
+        mark = daemon.mark()
+        write_atomically(config, '[daemon]\nlisten = "127.0.0.1:0"\n[sync]\nbatch_size = 50\n')
+        daemon.wait_for("config.reloaded", after=mark)
+        time.sleep(0.2)
+        assert (out / "reloads").read_text().splitlines() == ["sync"]
+
+        mark = daemon.mark()
+        write_atomically(config, '[daemon]\nlisten = "127.0.0.1:0"\n[plugins]\ndisabled = ["runtime"]\n')
+        daemon.wait_for("config.reloaded", after=mark)
+        time.sleep(0.3)
+        beats = (out / "beats").read_text()
+        time.sleep(0.3)
+        assert (out / "beats").read_text() == beats  # its service was cancelled
+        assert httpx.get(base + "/runtime/ping").status_code == 404
+        assert (out / "reloads").read_text().splitlines() == ["sync"]  # unsubscribed before the event
     finally:
         assert daemon.stop() == 0
