@@ -96,11 +96,14 @@ class StateDir:
         self.path = Path(config_dir) / STATE_DIRNAME
 
     def ensure(self) -> Path:
+        """Create the folder 0700, and tighten an existing one that is looser."""
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.path.stat().st_mode & 0o077:
+            os.chmod(self.path, 0o700)
         return self.path
 
     def file(self, name: str) -> Path:
-        if not _SAFE_NAME.match(name):
+        if not _SAFE_NAME.fullmatch(name):  # match() would let a trailing newline through
             raise ValueError(f"not a state file name: {name!r}")
         return self.path / name
 

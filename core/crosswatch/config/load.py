@@ -146,7 +146,9 @@ def read_toml(path: Path, *, required: bool) -> tuple[dict[str, Any], str]:
     except tomllib.TOMLDecodeError as exc:
         m = _TOML_POS.search(str(exc))
         line = int(m[1]) if m else None
-        msg = _TOML_POS.sub("", str(exc)).strip()
+        if line is None and "(at end of document)" in str(exc):
+            line = len(text.rstrip().splitlines()) or 1  # the last line with content
+        msg = _TOML_POS.sub("", str(exc)).replace("(at end of document)", "(at end of file)").strip()
         raise ConfigError([ConfigIssue(path, line, "", f"invalid TOML: {msg}")]) from exc
 
 
@@ -175,14 +177,65 @@ class _Source:
         try:
             value = msgspec.convert(raw, schema)
         except msgspec.ValidationError as exc:
-            text = str(exc)
-            where = text.rsplit(" - at `", 1)
-            sub = parse_msgspec_path(where[1].rstrip("`")) if len(where) == 2 else []
-            self.error(prefix + sub, where[0])
+            message, sub = _error_path(exc, raw, schema)
+            self.error(prefix + sub, message)
             return None
         for path in unknown_keys(raw, schema, prefix):
             self.warn(path, "unknown key (ignored)")
         return value
+
+
+def _error_path(exc: msgspec.ValidationError, raw: Any, schema: Any) -> tuple[str, list]:
+    """Split a msgspec error into its message and the key path it points at.
+
+    msgspec writes a table key as ``[...]`` (``$[0].features[...].add``); the key is found
+    again by converting ``raw`` with that table cut down to one entry at a time.
+    """
+    text = str(exc)
+    message, sep, at = text.rpartition(" - at `")
+    if not sep:
+        return text, []
+    parts = at.rstrip("`").split("[...]")
+    path = parse_msgspec_path(parts[0])
+    for rest in parts[1:]:
+        table = _get(raw, path)
+        key = None
+        if isinstance(table, dict):
+            key = next((k for k in table if _fails_with(_with(raw, path, {k: table[k]}), schema, text)), None)
+        if key is None:
+            return message, path
+        raw = _with(raw, path, {key: table[key]})
+        path = path + [key] + parse_msgspec_path(rest)
+    return message, path
+
+
+def _get(raw: Any, path: list) -> Any:
+    """The value at ``path`` in ``raw``, or None."""
+    for part in path:
+        try:
+            raw = raw[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return raw
+
+
+def _with(raw: Any, path: list, value: Any) -> Any:
+    """A copy of ``raw`` with the value at ``path`` replaced (only the path is copied)."""
+    if not path:
+        return value
+    head, *rest = path
+    copy = list(raw) if isinstance(raw, list) else dict(raw)
+    copy[head] = _with(raw[head], rest, value)
+    return copy
+
+
+def _fails_with(raw: Any, schema: Any, text: str) -> bool:
+    """Whether converting ``raw`` still fails with the error ``text``."""
+    try:
+        msgspec.convert(raw, schema)
+    except msgspec.ValidationError as exc:
+        return str(exc) == text
+    return False
 
 
 def _struct_in(tp: Any) -> tuple[str, Any] | None:
@@ -279,10 +332,10 @@ def _validate_section(src: _Source, name: str, raw: Any, spec: ConfigSection) ->
         try:
             profiles[pname] = msgspec.convert(merged, spec.schema)
         except msgspec.ValidationError as exc:
-            text, _, at = str(exc).rpartition(" - at `")
-            sub = parse_msgspec_path(at.rstrip("`"))
+            text, sub = _error_path(exc, merged, spec.schema)
             own = _has_path(praw, sub)
-            src.error([name] + (["profiles", pname] if own else []) + sub, text or str(exc))
+            if own or default is not None:  # else it is the default's fault, reported above
+                src.error([name] + (["profiles", pname] if own else []) + sub, text)
         if len(src.errors) == before:
             for path in unknown_keys(praw, spec.schema, [name, "profiles", pname]):
                 src.warn(path, "unknown key (ignored)")
