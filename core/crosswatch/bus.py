@@ -111,9 +111,10 @@ class EventBus:
             return True
         except anyio.WouldBlock:
             self.dropped += 1
-            # log the first drop and then every power of two, so a flood cannot flood the log too
+            # log the first drop and then every power of two, so a flood cannot flood the log too;
+            # the key is not "event": structlog takes that one as the log line's own name
             if self.dropped & (self.dropped - 1) == 0:
-                log.warning("bus.dropped", event=type(event).__name__, dropped=self.dropped, buffer=self.buffer)
+                log.warning("bus.dropped", event_type=type(event).__name__, dropped=self.dropped, buffer=self.buffer)
             return False
 
     async def run(self) -> None:
@@ -123,7 +124,7 @@ class EventBus:
                 try:
                     await self.publish(event)
                 except PublishError as exc:
-                    log.error("bus.subscriber_failed", event=type(event).__name__, error=str(exc))
+                    log.error("bus.subscriber_failed", event_type=type(event).__name__, error=str(exc))
 
 
 class BusView:

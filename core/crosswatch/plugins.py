@@ -22,8 +22,10 @@ from typing import Any
 import pluggy
 import structlog
 
+import crosswatch.provider
 from crosswatch import __version__, hookspecs
 from crosswatch.config import CONFIG_FILE, ConfigSection
+from crosswatch.config.schema import CORE_SECTIONS
 from crosswatch.provider import ProviderRegistry, ProviderSpec, provider_features
 
 log = structlog.get_logger("crosswatch.plugins")
@@ -31,6 +33,10 @@ log = structlog.get_logger("crosswatch.plugins")
 ENTRY_POINT_GROUP = "crosswatch"
 DROPIN_DIR = "plugins.d"
 BUILTIN_MODULES = {"core": "crosswatch.builtin"}
+#: top-level config keys that core validates itself; no plugin may own them
+CORE_KEYS = frozenset({*CORE_SECTIONS, "pairs"})
+#: a refusal raised by the host itself is not located in the host's source
+_HOST_FILES = frozenset({__file__, crosswatch.provider.__file__})
 
 
 @dataclass
@@ -58,9 +64,10 @@ class _Candidate:
 
 
 def _short_error(exc: BaseException) -> str:
+    """``Type: message (file:line)``, the line being the plugin's, never the host's own."""
     if isinstance(exc, SyntaxError):
         return f"SyntaxError: {exc.msg} ({exc.filename}:{exc.lineno})"
-    frames = traceback.extract_tb(exc.__traceback__)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename not in _HOST_FILES]
     where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
     return f"{type(exc).__name__}: {exc}{where}"
 
@@ -106,6 +113,8 @@ class PluginHost:
             folder = self.config_dir / DROPIN_DIR
             if folder.is_dir():
                 for path in sorted(folder.glob("*.py")):
+                    if path.name.startswith("."):  # editor lock and temp files (.#name.py)
+                        continue
                     self._add_candidate(PluginInfo(path.stem, "dropin", str(path)), lambda p=path: _import_file(p))
 
     def _add_candidate(self, info: PluginInfo, load: Callable[[], Any]) -> None:
@@ -125,6 +134,8 @@ class PluginHost:
         blocked = set(disabled)
         for name in blocked - set(self._candidates):
             log.warning("plugin.disable_unknown", plugin=name, hint="plugins.disabled names no installed plugin")
+        for name in blocked & set(BUILTIN_MODULES):
+            log.warning("plugin.disable_builtin", plugin=name, hint="core's built-in plugin cannot be disabled")
         for name, cand in self._candidates.items():
             if name in blocked and cand.info.source != "builtin":
                 cand.info.status = "disabled"
@@ -137,8 +148,14 @@ class PluginHost:
         try:
             plugin = cand.load()
             self.pm.register(plugin, name=info.name)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in a plugin must not end crosswatch
             info.status, info.error = "failed", _short_error(exc)
+            log.error("plugin.failed", plugin=info.name, source=info.source, origin=info.origin, error=info.error)
+            return False
+        if unknown := self._unknown_hooks(info.name):
+            self.pm.unregister(name=info.name)
+            hint = "not in crosswatch's hookspecs (misspelt? optionalhook=True allows it)"
+            info.status, info.error = "failed", f"unknown hook {unknown}: {hint}"
             log.error("plugin.failed", plugin=info.name, source=info.source, origin=info.origin, error=info.error)
             return False
         info.status, info.error = "loaded", ""
@@ -146,6 +163,19 @@ class PluginHost:
             self.pm.unregister(name=info.name)
             return False
         return True
+
+    def _unknown_hooks(self, name: str) -> str:
+        """The hookimpls of plugin ``name`` that match no hookspec (a misspelt hook is never called)."""
+        found = []
+        for caller in self.pm.get_hookcallers(self.pm.get_plugin(name)) or ():
+            if caller.has_spec():
+                continue
+            for impl in caller.get_hookimpls():
+                if impl.plugin_name == name and not impl.optionalhook:
+                    code = getattr(impl.function, "__code__", None)
+                    where = f" ({Path(code.co_filename).name}:{code.co_firstlineno})" if code else ""
+                    found.append(f"{caller.name}{where}")
+        return ", ".join(found)
 
     def _collect(self, info: PluginInfo) -> bool:
         """Ask one plugin for its providers and config sections."""
@@ -160,10 +190,12 @@ class PluginHost:
             for spec in specs:
                 self.providers.add(spec, info.name)
             for section in sections:
+                if section.name in CORE_KEYS:
+                    raise ValueError(f"config section [{section.name}] belongs to crosswatch itself")
                 owner = self._sections.get(section.name)
                 if owner and owner.owner != info.name:
                     raise ValueError(f"config section [{section.name}] is already owned by plugin {owner.owner!r}")
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             self.providers.drop_plugin(info.name)
             info.status, info.error = "failed", _short_error(exc)
             log.error("plugin.failed", plugin=info.name, source=info.source, error=info.error)
@@ -213,7 +245,7 @@ class PluginHost:
                 continue
             try:
                 results.append((impl.plugin_name, _call(impl, kwargs)))
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 info = self.plugins.get(impl.plugin_name)
                 if info:
                     info.hook_errors += 1
