@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -42,13 +43,13 @@ class DaemonProcess:
         for line in self.proc.stderr:
             with self._cond:
                 self.raw.append(line)
-                try:
+                with contextlib.suppress(json.JSONDecodeError):
                     self.lines.append(json.loads(line))
-                except json.JSONDecodeError:
-                    pass
                 self._cond.notify_all()
 
-    def wait_for(self, event: str, timeout: float = 10.0, where: Callable[[dict], bool] | None = None, after: int = 0) -> dict[str, Any]:
+    def wait_for(
+        self, event: str, timeout: float = 10.0, where: Callable[[dict], bool] | None = None, after: int = 0
+    ) -> dict[str, Any]:
         """The first log line (from index ``after``) with this event name; fails after ``timeout``."""
         deadline = time.monotonic() + timeout
         with self._cond:

@@ -12,8 +12,6 @@ from typing import Any
 import anyio
 import pytest
 import structlog
-from structlog.testing import capture_logs
-
 from crosswatch.bus import EventBus, PublishError
 from crosswatch.events import (
     ConfigReloaded,
@@ -22,6 +20,7 @@ from crosswatch.events import (
     ToolFinished,
     ToolStarting,
 )
+from structlog.testing import capture_logs
 
 pytestmark = pytest.mark.anyio
 

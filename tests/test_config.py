@@ -13,7 +13,6 @@ from pathlib import Path
 
 import msgspec
 import pytest
-
 from crosswatch.config import (
     CONFIG_FILE,
     SCHEDULES_FILE,
@@ -27,8 +26,8 @@ from crosswatch.config import (
 from crosswatch.config.locate import locate
 from crosswatch.config.schema import (
     CORE_SECTIONS,
-    CapturesConfig,
     CaptureSchedule,
+    CapturesConfig,
     DaemonConfig,
     LogConfig,
     PairConfig,
@@ -61,7 +60,9 @@ def line_of(text: str, marker: str) -> int:
     return hits[0]
 
 
-def load(folder: Path, sections: dict[str, ConfigSection], config: str | None = None, schedules: str | None = None) -> Config:
+def load(
+    folder: Path, sections: dict[str, ConfigSection], config: str | None = None, schedules: str | None = None
+) -> Config:
     if config is not None:
         (folder / CONFIG_FILE).write_text(config, encoding="utf-8")
     if schedules is not None:
@@ -69,7 +70,9 @@ def load(folder: Path, sections: dict[str, ConfigSection], config: str | None = 
     return load_config(folder, sections)
 
 
-def faults(folder: Path, sections: dict[str, ConfigSection], config: str | None = None, schedules: str | None = None) -> list[ConfigIssue]:
+def faults(
+    folder: Path, sections: dict[str, ConfigSection], config: str | None = None, schedules: str | None = None
+) -> list[ConfigIssue]:
     with pytest.raises(ConfigError) as caught:
         load(folder, sections, config, schedules)
     assert caught.value.issues, "a ConfigError must say what is wrong"
@@ -180,14 +183,9 @@ def test_schema_walk_reaches_nested_keys() -> None:
     assert ["pairs", 0, "schedule"] in paths
 
 
-
-
 @pytest.mark.parametrize(
     ("kind", "path"),
-    [
-        pytest.param(kind, path, id=".".join(map(str, path)))
-        for kind, path in documented_keys()
-    ],
+    [pytest.param(kind, path, id=".".join(map(str, path))) for kind, path in documented_keys()],
 )
 def test_example_config_documents_every_schema_key(kind: str, path: list) -> None:
     text = uncomment_examples(EXAMPLE.read_text(encoding="utf-8"))
@@ -238,7 +236,9 @@ def test_duplicate_toml_key_is_a_syntax_error_at_its_second_line(tmp_path: Path,
     [('"x"', "int"), ("100", "64"), ("0", "1"), ("2.5", "int")],
 )
 def test_wrong_type_or_range_names_file_line_and_key(tmp_path: Path, sections: dict, value: str, words: str) -> None:
-    text = f'[daemon]\nlisten = "127.0.0.1:8787"\n\n[plex]\nurl = "http://pms:32400"\nrating_workers = {value}  # <here>\n'
+    text = (
+        f'[daemon]\nlisten = "127.0.0.1:8787"\n\n[plex]\nurl = "http://pms:32400"\nrating_workers = {value}  # <here>\n'
+    )
 
     [issue] = faults(tmp_path, sections, text)
 
@@ -276,7 +276,7 @@ def test_every_fault_is_reported_at_once(tmp_path: Path, sections: dict) -> None
 
 
 def test_a_bad_value_in_a_per_feature_switch_names_that_feature(tmp_path: Path, sections: dict) -> None:
-    text = PAIR + "[pairs.features.watchlist]\nadd = true\n[pairs.features.history]\nadd = \"yes\"  # <here>\n"
+    text = PAIR + '[pairs.features.watchlist]\nadd = true\n[pairs.features.history]\nadd = "yes"  # <here>\n'
 
     issue = only(faults(tmp_path, sections, text), "pairs[0].features.history.add")
 
@@ -384,7 +384,10 @@ def test_valid_schedules_are_accepted(tmp_path: Path, sections: dict, cron: str)
     [
         ('[daemon]\ntimezone = "Mars/Olympus_Mons"  # <here>\n', "daemon.timezone"),
         (PAIR + 'timezone = "Europe/Atlantis"  # <here>\n', "pairs[0].timezone"),
-        ('[[captures.schedules]]\nprovider = "trakt"\ncron = "@daily"\ntimezone = "UTC+25"  # <here>\n', "captures.schedules[0].timezone"),
+        (
+            '[[captures.schedules]]\nprovider = "trakt"\ncron = "@daily"\ntimezone = "UTC+25"  # <here>\n',
+            "captures.schedules[0].timezone",
+        ),
     ],
 )
 def test_unknown_time_zone_is_an_error(tmp_path: Path, sections: dict, text: str, key: str) -> None:
@@ -455,7 +458,7 @@ def test_capture_schedule_for_a_missing_profile_is_an_error(tmp_path: Path, sect
 
 
 def test_webhook_enabled_without_a_secret_is_an_error(tmp_path: Path, sections: dict) -> None:
-    text = '[scrobble.webhook]   # <here>\nenabled = true\n'
+    text = "[scrobble.webhook]   # <here>\nenabled = true\n"
 
     issue = only(faults(tmp_path, sections, text), "scrobble.webhook.secret")
 
@@ -497,12 +500,20 @@ def test_profile_overrides_one_key_and_inherits_the_rest(tmp_path: Path, section
 @pytest.mark.parametrize(
     ("text", "key"),
     [
-        ('[plex]\nrating_workers = 4\n[plex.profiles.kids]\nuser = "Kids"\nrating_workers = 0  # <here>\n', "plex.profiles.kids.rating_workers"),
-        ('[plex.profiles.kids]\nuser = "Kids"\n[plex.profiles.kids.history]\ninclude_marked_watched = "x"  # <here>\n', "plex.profiles.kids.history.include_marked_watched"),
+        (
+            '[plex]\nrating_workers = 4\n[plex.profiles.kids]\nuser = "Kids"\nrating_workers = 0  # <here>\n',
+            "plex.profiles.kids.rating_workers",
+        ),
+        (
+            '[plex.profiles.kids]\nuser = "Kids"\n[plex.profiles.kids.history]\ninclude_marked_watched = "x"  # <here>\n',
+            "plex.profiles.kids.history.include_marked_watched",
+        ),
         ('[trakt.profiles.work]\npage_size = "lots"  # <here>\n', "trakt.profiles.work.page_size"),
     ],
 )
-def test_error_inside_a_profile_names_the_profile_key_and_line(tmp_path: Path, sections: dict, text: str, key: str) -> None:
+def test_error_inside_a_profile_names_the_profile_key_and_line(
+    tmp_path: Path, sections: dict, text: str, key: str
+) -> None:
     [issue] = faults(tmp_path, sections, text)
 
     assert issue.key == key
@@ -566,7 +577,14 @@ def test_write_schedules_round_trips_through_load_config(tmp_path: Path, section
     (tmp_path / CONFIG_FILE).write_text(config, encoding="utf-8")
     wanted = [
         CaptureSchedule(provider="trakt", cron="0 3 * * *", keep_days=30, max_keep=10),
-        CaptureSchedule(provider="plex", cron="@weekly", feature="ratings", name="weekly-ratings", timezone="Europe/Berlin", cleanup=False),
+        CaptureSchedule(
+            provider="plex",
+            cron="@weekly",
+            feature="ratings",
+            name="weekly-ratings",
+            timezone="Europe/Berlin",
+            cleanup=False,
+        ),
     ]
 
     path = write_schedules(tmp_path, wanted)

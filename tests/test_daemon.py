@@ -190,7 +190,7 @@ def test_broken_dropin_plugin_does_not_stop_the_daemon_and_disabling_applies_liv
         assert daemon.stop() == 0
 
 
-RUNTIME_PLUGIN = '''
+RUNTIME_PLUGIN = """
 from pathlib import Path
 import anyio
 from starlette.responses import PlainTextResponse
@@ -224,7 +224,7 @@ def crosswatch_subscribe(bus):
 @hookimpl
 def crosswatch_web_routes():
     return [Route("/runtime/ping", ping)]
-'''
+"""
 
 
 def test_plugin_services_subscriptions_and_routes_follow_the_config(tmp_path: Path, backend: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from crosswatch.config.locate import format_path, locate, parse_msgspec_path, split_key
 
 

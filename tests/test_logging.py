@@ -8,10 +8,9 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+import crosswatch.logging as cwlog
 import pytest
 import structlog
-
-import crosswatch.logging as cwlog
 from crosswatch.logging import MASK, configure, redact, register_secret
 
 TOKEN = "pLeXt0k3n-9f8e7d6c5b4a"
@@ -66,7 +65,17 @@ def test_level_filters_quieter_events() -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["token", "access_token", "refresh_token", "client_secret", "Authorization", "password", "api_key", "X-Plex-Token", "cookie"],
+    [
+        "token",
+        "access_token",
+        "refresh_token",
+        "client_secret",
+        "Authorization",
+        "password",
+        "api_key",
+        "X-Plex-Token",
+        "cookie",
+    ],
 )
 def test_secret_keys_are_masked(out: io.StringIO, key: str) -> None:
     structlog.get_logger().info("auth.saved", **{key: TOKEN, "user": "alice"})

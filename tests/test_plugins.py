@@ -20,9 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import crosswatch
+import pytest
 from crosswatch.config import ConfigError, load_config
 from crosswatch.model import Feature, Item, MediaType
 from crosswatch.plugins import PluginHost, peek_disabled
@@ -58,7 +57,9 @@ TYPO_DROPIN = textwrap.dedent(
 def make_site(root: Path) -> Path:
     """An installed-distribution layout: the package plus its ``.dist-info`` with an entry point."""
     site = root / "site"
-    shutil.copytree(THIRDPARTY / "crosswatch_simkl", site / "crosswatch_simkl", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        THIRDPARTY / "crosswatch_simkl", site / "crosswatch_simkl", ignore=shutil.ignore_patterns("__pycache__")
+    )
     info = site / f"crosswatch_simkl-{SIMKL_VERSION}.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(
@@ -217,7 +218,12 @@ async def test_third_party_providers_are_usable_in_process(config_dir: Path, ins
     jf, kids, simkl = build("jellyfin"), build("jellyfin.kids"), build("simkl")
     for provider in (jf, kids, simkl):
         assert isinstance(provider, Provider)
-    assert (jf.id, jf.profile, jf.settings.url, jf.settings.user) == ("JELLYFIN", "default", "http://jf.lan:8096", "alice")
+    assert (jf.id, jf.profile, jf.settings.url, jf.settings.user) == (
+        "JELLYFIN",
+        "default",
+        "http://jf.lan:8096",
+        "alice",
+    )
     assert (kids.profile, kids.settings.url, kids.settings.user) == ("kids", "http://jf.lan:8096", "kid")
     assert (simkl.id, simkl.settings.client_id) == ("SIMKL", "c0ffee")
 
@@ -330,7 +336,9 @@ MISSPELT_DROPIN = textwrap.dedent(
 )
 
 
-def test_exiting_misspelt_and_missing_plugins_are_reported_and_editor_files_ignored(config_dir: Path, site: Path) -> None:
+def test_exiting_misspelt_and_missing_plugins_are_reported_and_editor_files_ignored(
+    config_dir: Path, site: Path
+) -> None:
     dropin(config_dir, "exiting", EXITING_DROPIN)
     dropin(config_dir, "misspelt", MISSPELT_DROPIN)
     (config_dir / "plugins.d" / ".#jellyfin.py").symlink_to("someone@host.4242")  # an Emacs lock file
@@ -421,7 +429,9 @@ GRUMPY_DROPIN = textwrap.dedent(
 
 def test_configure_hook_that_raises_is_counted_and_others_still_run(config_dir: Path, installed: Path) -> None:
     dropin(config_dir, "grumpy", GRUMPY_DROPIN)
-    (config_dir / "config.toml").write_text('[jellyfin]\nurl = "http://jf.lan:8096"\n[simkl]\nclient_id = "c0ffee"\n', encoding="utf-8")
+    (config_dir / "config.toml").write_text(
+        '[jellyfin]\nurl = "http://jf.lan:8096"\n[simkl]\nclient_id = "c0ffee"\n', encoding="utf-8"
+    )
     host = loaded_host(config_dir)
     config = load_config(config_dir, host.sections())
     order = [i.plugin_name for i in reversed(host.hook.crosswatch_configure.get_hookimpls())]

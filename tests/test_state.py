@@ -15,8 +15,13 @@ from typing import Any
 import anyio
 import msgspec
 import pytest
-
-from crosswatch.state import STATE_DIRNAME, CorruptStateFile, StateDir, StateError, atomic_write_json
+from crosswatch.state import (
+    STATE_DIRNAME,
+    CorruptStateFile,
+    StateDir,
+    StateError,
+    atomic_write_json,
+)
 
 
 def mode_of(path: Path) -> int:
@@ -120,6 +125,7 @@ def test_a_failing_write_keeps_the_old_content_and_leaves_no_temp_file(
     if where == "write":
         _write_half_then_fill_the_disk(monkeypatch)
     else:
+
         def fail(*args: object, **kwargs: object) -> None:
             raise full_disk()
 
@@ -229,7 +235,12 @@ def test_unsafe_state_file_names_are_rejected(tmp_path: Path, name: str) -> None
 
 def test_seed_state_file_names_are_accepted(tmp_path: Path) -> None:
     state = StateDir(tmp_path)
-    for name in ["trakt_watchlist.shadow.json", "trakt_ratings.index.json", "plex_fallback_memo.json", "plex_ratings.unresolved.json"]:
+    for name in [
+        "trakt_watchlist.shadow.json",
+        "trakt_ratings.index.json",
+        "plex_fallback_memo.json",
+        "plex_ratings.unresolved.json",
+    ]:
         assert state.file(name) == tmp_path / STATE_DIRNAME / name
 
 
@@ -293,7 +304,9 @@ def test_lock_is_held_until_the_block_ends(tmp_path: Path) -> None:
     lock_file = str(state.file("counter.json.lock"))
 
     def probe_lock() -> str:
-        return subprocess.run([sys.executable, "-c", probe, lock_file], capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(
+            [sys.executable, "-c", probe, lock_file], capture_output=True, text=True, check=True
+        ).stdout.strip()
 
     with state.lock("counter.json"):
         assert probe_lock() == "busy"

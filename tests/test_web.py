@@ -5,10 +5,9 @@ from __future__ import annotations
 import anyio
 import httpx
 import pytest
+from crosswatch.web import WebApp, bind_socket, parse_listen, serve
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
-
-from crosswatch.web import WebApp, bind_socket, parse_listen, serve
 
 
 def test_parse_listen() -> None:
@@ -40,7 +39,7 @@ async def test_health_and_routes_served_then_stopped_by_trigger() -> None:
 
     app = WebApp(health)
     sock = bind_socket("127.0.0.1:0")
-    base = "http://127.0.0.1:%d" % sock.getsockname()[1]
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     stop = anyio.Event()
     try:
         async with anyio.create_task_group() as tg:

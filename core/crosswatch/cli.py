@@ -39,11 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the daemon in the foreground (systemd runs this)")
     run.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio", help="async backend")
 
-    config = sub.add_parser("config", help="work with the config").add_subparsers(dest="action", metavar="ACTION", required=True)
+    config = sub.add_parser("config", help="work with the config").add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
     check = config.add_parser("check", help="validate config.toml and schedules.toml; exit 1 naming file:line and key")
     check.add_argument("--json", action="store_true", help="machine-readable output")
 
-    plugins = sub.add_parser("plugins", help="installed plugins").add_subparsers(dest="action", metavar="ACTION", required=True)
+    plugins = sub.add_parser("plugins", help="installed plugins").add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
     listing = plugins.add_parser("list", help="each plugin, where it came from and the providers it registered")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     return parser

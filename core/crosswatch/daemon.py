@@ -19,7 +19,14 @@ import structlog
 from crosswatch import __version__
 from crosswatch import logging as cw_logging
 from crosswatch.bus import EventBus, PublishError
-from crosswatch.config import CONFIG_FILE, SCHEDULES_FILE, Config, ConfigError, ConfigIssue, load_config
+from crosswatch.config import (
+    CONFIG_FILE,
+    SCHEDULES_FILE,
+    Config,
+    ConfigError,
+    ConfigIssue,
+    load_config,
+)
 from crosswatch.events import ConfigRejected, ConfigReloaded
 from crosswatch.plugins import PluginHost, peek_disabled
 from crosswatch.scheduler import Scheduler, jobs_from_config
@@ -91,7 +98,7 @@ class Daemon:
         try:
             sock = bind_socket(config.daemon.listen) if config.daemon.listen else None
         except OSError as exc:
-            log.error("daemon.listen_failed", error=exc.strerror, hint="set daemon.listen, or \"\" to turn it off")
+            log.error("daemon.listen_failed", error=exc.strerror, hint='set daemon.listen, or "" to turn it off')
             return 1
         try:
             async with anyio.create_task_group() as tg:
@@ -140,12 +147,18 @@ class Daemon:
         for plugin in enabled:
             self.host.call_each("crosswatch_subscribe", plugins=[plugin], bus=self.bus.scoped(plugin))
             ctx = ServiceContext(plugin, self.bus.scoped(plugin), self.state, self.host.providers, self._current)
-            services = [s for _, found in self.host.call_each("crosswatch_services", plugins=[plugin], ctx=ctx) for s in found or ()]
+            services = [
+                s
+                for _, found in self.host.call_each("crosswatch_services", plugins=[plugin], ctx=ctx)
+                for s in found or ()
+            ]
             self.supervisor.start(plugin, services, ctx)
         routes = [r for _, found in self.host.call_each("crosswatch_web_routes") for r in found or ()]
         self.web.set_routes(routes)
         if previous and previous.daemon.listen != config.daemon.listen:
-            log.warning("config.restart_needed", key="daemon.listen", hint="the new address takes effect after a restart")
+            log.warning(
+                "config.restart_needed", key="daemon.listen", hint="the new address takes effect after a restart"
+            )
 
     def _current(self) -> Config:
         assert self.config is not None
@@ -283,7 +296,10 @@ class Daemon:
             "jobs": self.scheduler.describe() if self.scheduler else [],
             "reloads": self.reloads,
             "rejected_reloads": self.rejected,
-            "bus": {"dropped": self.bus.dropped if self.bus else 0, "buffer": config.daemon.event_buffer if config else 0},
+            "bus": {
+                "dropped": self.bus.dropped if self.bus else 0,
+                "buffer": config.daemon.event_buffer if config else 0,
+            },
         }
 
 

@@ -11,9 +11,13 @@ import structlog
 
 _SECRET_KEY = re.compile(r"token|secret|password|passwd|authorization|api[_-]?key|cookie|credential", re.I)
 _PATTERNS = (
-    re.compile(r"(?i)((?:X-Plex-Token|access_token|refresh_token|token|api_key|apikey|client_secret|secret)=)[^&\s\"',;]+"),
+    re.compile(
+        r"(?i)((?:X-Plex-Token|access_token|refresh_token|token|api_key|apikey|client_secret|secret)=)[^&\s\"',;]+"
+    ),
     # JSON bodies and header dumps: "access_token": "...", X-Plex-Token: ...
-    re.compile(r"""(?i)(["']?(?:X-Plex-Token|access_token|refresh_token|client_secret|api_key|apikey|password)["']?\s*:\s*["']?)[^"'\s,;}&]+"""),
+    re.compile(
+        r"""(?i)(["']?(?:X-Plex-Token|access_token|refresh_token|client_secret|api_key|apikey|password)["']?\s*:\s*["']?)[^"'\s,;}&]+"""
+    ),
     re.compile(r"(?i)(Bearer\s+)[A-Za-z0-9._~+/=-]+"),
     re.compile(r"(?i)(/webhook/[a-z0-9_-]+/)[^/\s\"'?]+"),
 )

@@ -12,8 +12,8 @@ import importlib
 import importlib.metadata
 import importlib.util
 import sys
-import traceback
 import tomllib
+import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,7 +99,9 @@ class PluginHost:
     def discover(self) -> None:
         """Find every plugin without importing any of them."""
         for name, module in BUILTIN_MODULES.items():
-            self._add_candidate(PluginInfo(name, "builtin", module, version=__version__), lambda m=module: importlib.import_module(m))
+            self._add_candidate(
+                PluginInfo(name, "builtin", module, version=__version__), lambda m=module: importlib.import_module(m)
+            )
         for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist = getattr(ep, "dist", None)
             info = PluginInfo(

@@ -46,7 +46,11 @@ def jobs_from_config(config: Config) -> list[Job]:
     for sched in config.captures.schedules:
         if sched.enabled:
             tz = zone(sched.timezone, default_tz)
-            jobs.append(Job(f"capture:{sched.job_name}", "capture", sched.job_name, sched.cron, tz, {"schedule": sched.job_name}))
+            jobs.append(
+                Job(
+                    f"capture:{sched.job_name}", "capture", sched.job_name, sched.cron, tz, {"schedule": sched.job_name}
+                )
+            )
     return jobs
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from crosswatch import hookimpl
 from crosswatch.config import ConfigSection
+
 from crosswatch_trakt.config import TraktSettings
 
 

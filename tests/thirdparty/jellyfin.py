@@ -7,11 +7,15 @@ from typing import Any
 
 import anyio
 import msgspec
-
 from crosswatch import hookimpl
 from crosswatch.config import ConfigSection
 from crosswatch.model import Feature, Item, match_keys
-from crosswatch.provider import FeatureSupport, ProviderContext, ProviderSpec, WriteResult
+from crosswatch.provider import (
+    FeatureSupport,
+    ProviderContext,
+    ProviderSpec,
+    WriteResult,
+)
 
 
 class JellyfinSettings(msgspec.Struct, kw_only=True, frozen=True):

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from crosswatch.commands.common import config_dir, plugin_host, print_json, quiet_logging
+from crosswatch.commands.common import (
+    config_dir,
+    plugin_host,
+    print_json,
+    quiet_logging,
+)
 from crosswatch.config import ConfigError, load_config
 from crosswatch.scheduler import jobs_from_config
 

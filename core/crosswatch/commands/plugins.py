@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from crosswatch.commands.common import config_dir, plugin_host, print_json, quiet_logging
+from crosswatch.commands.common import (
+    config_dir,
+    plugin_host,
+    print_json,
+    quiet_logging,
+)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -16,7 +21,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     header = ("NAME", "SOURCE", "STATUS", "PROVIDERS", "SECTIONS", "ORIGIN")
     table = [header] + [
-        (r["name"], r["source"], r["status"], ",".join(r["providers"]) or "-", ",".join(r["sections"]) or "-", r["origin"])
+        (
+            r["name"],
+            r["source"],
+            r["status"],
+            ",".join(r["providers"]) or "-",
+            ",".join(r["sections"]) or "-",
+            r["origin"],
+        )
         for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]

@@ -1,6 +1,8 @@
 """Config: ``config.toml`` (by hand, never rewritten) merged with ``schedules.toml`` (by crosswatch)."""
 
-from crosswatch.config.load import (
+from crosswatch.config.load import check_config_dir, config_dir_from, load_config
+from crosswatch.config.schedules import write_schedules
+from crosswatch.config.types import (
     CONFIG_FILE,
     SCHEDULES_FILE,
     Config,
@@ -8,11 +10,7 @@ from crosswatch.config.load import (
     ConfigIssue,
     ConfigSection,
     ProviderSection,
-    check_config_dir,
-    config_dir_from,
-    load_config,
 )
-from crosswatch.config.schedules import write_schedules
 
 __all__ = [
     "CONFIG_FILE",
