@@ -12,6 +12,8 @@ from typing import Any
 import anyio
 import pytest
 import structlog
+from structlog.testing import capture_logs
+
 from crosswatch.bus import EventBus, PublishError
 from crosswatch.events import (
     ConfigReloaded,
@@ -20,7 +22,6 @@ from crosswatch.events import (
     ToolFinished,
     ToolStarting,
 )
-from structlog.testing import capture_logs
 
 pytestmark = pytest.mark.anyio
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+
 from crosswatch.config import (
     CONFIG_FILE,
     SCHEDULES_FILE,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from crosswatch.config.locate import format_path, locate, parse_msgspec_path, split_key
 
 

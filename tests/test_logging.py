@@ -8,9 +8,10 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-import crosswatch.logging as cwlog
 import pytest
 import structlog
+
+import crosswatch.logging as cwlog
 from crosswatch.logging import MASK, configure, redact, register_secret
 
 TOKEN = "pLeXt0k3n-9f8e7d6c5b4a"

@@ -20,8 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import crosswatch
 import pytest
+
+import crosswatch
 from crosswatch.config import ConfigError, load_config
 from crosswatch.model import Feature, Item, MediaType
 from crosswatch.plugins import PluginHost, peek_disabled

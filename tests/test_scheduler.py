@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import anyio
 import pytest
+
 from crosswatch.bus import EventBus
 from crosswatch.config import load_config
 from crosswatch.events import ScheduleFired

@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 import msgspec
 import pytest
+
 from crosswatch.state import (
     STATE_DIRNAME,
     CorruptStateFile,

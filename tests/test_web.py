@@ -5,9 +5,10 @@ from __future__ import annotations
 import anyio
 import httpx
 import pytest
-from crosswatch.web import WebApp, bind_socket, parse_listen, serve
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
+
+from crosswatch.web import WebApp, bind_socket, parse_listen, serve
 
 
 def test_parse_listen() -> None:

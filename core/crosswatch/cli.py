@@ -14,6 +14,10 @@ COMMANDS = {
     ("run",): "run:cmd_run",
     ("config", "check"): "config:cmd_check",
     ("plugins", "list"): "plugins:cmd_list",
+    ("auth",): "auth:cmd_auth",
+    ("emulator",): "auth:cmd_emulator",
+    ("unresolved", "list"): "unresolved:cmd_list",
+    ("unresolved", "clear"): "unresolved:cmd_clear",
 }
 
 
@@ -50,6 +54,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     listing = plugins.add_parser("list", help="each plugin, where it came from and the providers it registered")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
+
+    auth = sub.add_parser("auth", help="sign in to a provider (Trakt device code, Plex PIN)")
+    auth.add_argument("provider", metavar="PROVIDER", help="provider section, e.g. trakt or plex")
+    auth.add_argument("--profile", default="default", help="provider profile (default: default)")
+
+    emulator = sub.add_parser(
+        "emulator", help="run a provider's emulator on loopback (prints a config block first)", add_help=False
+    )
+    emulator.add_argument("provider", metavar="PROVIDER", help="provider section, e.g. trakt or plex")
+    emulator.add_argument("args", nargs=argparse.REMAINDER, help="the emulator's own options (--help lists them)")
+
+    unresolved = sub.add_parser("unresolved", help="items frozen because they could not be matched or written")
+    actions = unresolved.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ulist = actions.add_parser("list", help="every frozen item with its reason")
+    ulist.add_argument("--provider", help="only this provider (file prefix, e.g. trakt)")
+    ulist.add_argument("--feature", choices=["watchlist", "ratings", "history", "progress"])
+    ulist.add_argument("--json", action="store_true", help="machine-readable output")
+    uclear = actions.add_parser("clear", help="release frozen items so the next run tries them again")
+    uclear.add_argument("--provider", required=True, help="provider (file prefix, e.g. trakt or trakt-kids)")
+    uclear.add_argument("--feature", required=True, choices=["watchlist", "ratings", "history", "progress"])
+    uclear.add_argument("--key", action="append", help="only this item key (repeatable); default: all of the feature")
+    uclear.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     return parser
 
 

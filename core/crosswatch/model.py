@@ -46,6 +46,7 @@ class Item(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True):
     rated_at: str | None = None
     watched_at: str | None = None
     progress_ms: int | None = None
+    progress: float | None = None  # percent watched, where the provider keeps only that
     duration_ms: int | None = None
     paused_at: str | None = None
     # whatever the provider needs to write the item back (library section, history id, ...)
@@ -67,3 +68,22 @@ def match_keys(item: Item) -> Iterator[tuple]:
             value = item.show_ids.get(name)
             if value:
                 yield (item.type, "show:" + name, str(value), item.season, item.episode)
+
+
+#: id names in the order an item's key prefers them
+KEY_IDS = ("imdb", "tmdb", "tvdb", "trakt", "slug", "plex")
+
+
+def item_key(item: Item) -> str:
+    """A stable text key for one item (one play, for history): ``movie:imdb:tt0111161``.
+
+    Used for unresolved files and caches; matching between providers uses ``match_keys``.
+    """
+    key = next((f"{item.type}:{n}:{item.ids[n]}" for n in KEY_IDS if item.ids.get(n)), None)
+    if key is None:
+        show = next((f"{n}:{item.show_ids[n]}" for n in KEY_IDS if item.show_ids.get(n)), None)
+        if show and item.season is not None:
+            key = f"{item.type}:show-{show}:s{item.season}" + (f"e{item.episode}" if item.episode is not None else "")
+        else:
+            key = f"{item.type}:title:{item.title or '?'}:{item.year or '?'}"
+    return f"{key}@{item.watched_at}" if item.watched_at else key

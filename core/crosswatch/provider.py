@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -63,6 +63,16 @@ class Provider(Protocol):
 
 
 @dataclass(frozen=True)
+class AuthContext:
+    """What a provider's sign-in flow gets (``crosswatch auth <provider>``)."""
+
+    profile: str
+    settings: Any
+    state: StateDir
+    say: Callable[[str], None]  # tell the person what to do (the code to enter, the URL)
+
+
+@dataclass(frozen=True)
 class ProviderSpec:
     """A provider as a plugin registers it."""
 
@@ -71,6 +81,8 @@ class ProviderSpec:
     features: Mapping[Feature, FeatureSupport]
     title: str = ""
     config_section: str = ""  # default: id.lower()
+    auth: Callable[[AuthContext], Awaitable[None]] | None = None  # the sign-in flow
+    emulator: str = ""  # "module:function" taking argv, for ``crosswatch emulator <section>``
 
     @property
     def section(self) -> str:
@@ -123,3 +135,9 @@ class ProviderRegistry:
 def provider_features(spec: ProviderSpec) -> dict[str, dict[str, Any]]:
     """A JSON-ready view of a spec's features."""
     return {f.value: {k: v for k, v in vars(s).items() if v != ""} for f, s in spec.features.items()}
+
+
+def file_prefix(provider_id: str, profile: str) -> str:
+    """State file prefix of a provider profile: ``trakt`` for the default one, ``trakt-<profile>`` else."""
+    base = provider_id.lower()
+    return base if profile == "default" else f"{base}-{profile}"

@@ -13,7 +13,7 @@ import fcntl
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -149,6 +149,23 @@ class StateDir:
             yield
         finally:
             os.close(fd)  # closing releases the lock
+
+    @contextlib.asynccontextmanager
+    async def alock(self, name: str) -> AsyncIterator[None]:
+        """``lock`` for async code: the blocking ``flock`` waits in a worker thread."""
+        self.ensure()
+        path = self.file(name + ".lock")
+
+        def acquire() -> int:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return fd
+
+        fd = await anyio.to_thread.run_sync(acquire)
+        try:
+            yield
+        finally:
+            os.close(fd)
 
     def update_json(self, name: str, update: Callable[[Any], Any], default: Any = None) -> Any:
         """Read-modify-write ``name`` under its lock; ``update`` returns the new content."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from crosswatch import hookimpl
 from crosswatch.config import ConfigSection
-
 from crosswatch_plex.config import PlexSettings
 
 

@@ -1,15 +1,47 @@
-"""The built-in Trakt plugin (provider ``TRAKT``), loaded through the ``crosswatch`` entry point.
-
-This release declares the ``[trakt]`` config section; the adapter and the emulator are
-built on top of it.
-"""
+"""The built-in Trakt plugin (provider ``TRAKT``), loaded through the ``crosswatch`` entry point."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from crosswatch import hookimpl
 from crosswatch.config import ConfigSection
-
+from crosswatch.model import Feature
+from crosswatch.provider import AuthContext, FeatureSupport, Provider, ProviderContext, ProviderSpec
 from crosswatch_trakt.config import TraktSettings
+
+FEATURES = {
+    Feature.WATCHLIST: FeatureSupport(),
+    Feature.RATINGS: FeatureSupport(),
+    Feature.HISTORY: FeatureSupport(),
+    Feature.PROGRESS: FeatureSupport(note="written as a paused scrobble; Trakt keeps playback about 6 months"),
+}
+
+
+def _build(ctx: ProviderContext) -> Provider:
+    from crosswatch_trakt.adapter import TraktProvider  # httpx and friends only when a provider is built
+
+    return TraktProvider(ctx)
+
+
+async def _sign_in(ctx: AuthContext) -> None:
+    from crosswatch_trakt.auth import sign_in
+
+    await sign_in(ctx)
+
+
+@hookimpl
+def crosswatch_register_providers(register: Callable[[ProviderSpec], None]) -> None:
+    register(
+        ProviderSpec(
+            "TRAKT",
+            _build,
+            FEATURES,
+            title="Trakt",
+            auth=_sign_in,
+            emulator="crosswatch_trakt.emulator.cli:main",
+        )
+    )
 
 
 @hookimpl

@@ -7,6 +7,7 @@ from typing import Any
 
 import anyio
 import msgspec
+
 from crosswatch import hookimpl
 from crosswatch.config import ConfigSection
 from crosswatch.model import Feature, Item, match_keys

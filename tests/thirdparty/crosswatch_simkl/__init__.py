@@ -8,7 +8,6 @@ from typing import Any
 from crosswatch import hookimpl
 from crosswatch.config import ConfigSection
 from crosswatch.provider import ProviderSpec
-
 from crosswatch_simkl.provider import FEATURES, SimklProvider, SimklSettings
 
 #: what crosswatch_configure saw, so a test can tell it ran

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import anyio
 import msgspec
+
 from crosswatch.model import Feature, Item, match_keys
 from crosswatch.provider import FeatureSupport, ProviderContext, WriteResult
 

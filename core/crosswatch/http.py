@@ -1,0 +1,255 @@
+"""The shared HTTP policy for provider clients: retries, backoff, Retry-After, rate budgets.
+
+One :class:`HttpPolicy` per provider account lives in the process (``policy_for``), so batch
+syncs and live scrobbles of one Trakt account share one write pace and one read budget.
+A write whose outcome is unknown (the connection dropped after sending, a 5xx that may have
+been applied) is never blindly re-sent when the caller says it is not idempotent: it raises
+:class:`OutcomeUnknown` and the caller reconciles (reads back) first.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import anyio
+import httpx
+import structlog
+
+log = structlog.get_logger("crosswatch.http")
+
+#: statuses that say "not done, try again later": safe to re-send even a non-idempotent write
+RETRY_SAFE = frozenset({429, 503})
+#: statuses worth retrying, but whose write may have been applied
+RETRY_UNSURE = frozenset({500, 502, 504, 520, 521, 522, 524})
+
+
+class HttpError(Exception):
+    """A request failed for good; the message says what and where."""
+
+    def __init__(self, message: str, response: httpx.Response | None = None) -> None:
+        super().__init__(message)
+        self.response = response
+        self.status = response.status_code if response is not None else None
+
+
+class OutcomeUnknown(HttpError):
+    """A non-idempotent write may or may not have been applied; reconcile before re-sending."""
+
+
+@dataclass
+class RetryPolicy:
+    max_retries: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 60.0
+    max_retry_after: float = 300.0
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter."""
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+class Pacer:
+    """At most one call per ``interval`` seconds (Trakt: one write per second)."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._next = 0.0
+        self._lock: anyio.Lock | None = None
+
+    async def wait(self) -> None:
+        if self.interval <= 0:
+            return
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:
+            now = time.monotonic()
+            if self._next > now:
+                await anyio.sleep(self._next - now)
+            self._next = max(now, self._next) + self.interval
+
+    def push_back(self, seconds: float) -> None:
+        """The server asked us to wait: no call before ``seconds`` from now."""
+        self._next = max(self._next, time.monotonic() + seconds)
+
+
+class WindowBudget:
+    """At most ``limit`` calls in any ``period`` seconds (Trakt: 1000 GETs per 300 s)."""
+
+    def __init__(self, limit: int, period: float) -> None:
+        self.limit, self.period = limit, period
+        self._stamps: deque[float] = deque()
+        self._lock: anyio.Lock | None = None
+
+    async def wait(self) -> None:
+        if self.limit <= 0:
+            return
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                while self._stamps and self._stamps[0] <= now - self.period:
+                    self._stamps.popleft()
+                if len(self._stamps) < self.limit:
+                    self._stamps.append(now)
+                    return
+                await anyio.sleep(self._stamps[0] + self.period - now)
+
+
+@dataclass
+class PolicyStats:
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0  # 429s received
+    by_method: dict[str, int] = field(default_factory=dict)
+
+
+class HttpPolicy:
+    """Timeouts, retries, backoff and rate budgets for one provider account."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        retry: RetryPolicy | None = None,
+        write_interval: float = 0.0,
+        read_limit: int = 0,
+        read_period: float = 300.0,
+        concurrency: int = 8,
+    ) -> None:
+        self.name = name
+        self.retry = retry or RetryPolicy()
+        self.writes = Pacer(write_interval)
+        self.reads = WindowBudget(read_limit, read_period)
+        self.concurrency = concurrency
+        self._limiter: anyio.CapacityLimiter | None = None
+        self.stats = PolicyStats()
+
+    def _slots(self) -> anyio.CapacityLimiter:
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.concurrency)
+        return self._limiter
+
+    async def send(
+        self,
+        client: httpx.AsyncClient,
+        method: str,
+        url: str,
+        *,
+        scope: str = "",
+        idempotent: bool | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send with retries; returns the final response (any status but the retried ones).
+
+        ``idempotent`` defaults to True for GET/PUT/DELETE and False for POST. A
+        non-idempotent request is retried only on statuses that say it was not applied.
+        """
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method != "POST"
+        is_write = method != "GET"
+        attempt = 0
+        while True:
+            await (self.writes.wait() if is_write else self.reads.wait())
+            self.stats.requests += 1
+            self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
+            try:
+                async with self._slots():
+                    response = await client.request(method, url, **kwargs)
+            except httpx.TransportError as exc:
+                sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+                if sent and not idempotent:
+                    raise OutcomeUnknown(f"{method} {_path(url)}: {type(exc).__name__} after sending") from exc
+                if attempt >= self.retry.max_retries:
+                    raise HttpError(
+                        f"{method} {_path(url)}: {type(exc).__name__}: {exc} (gave up after {attempt} retries)"
+                    ) from exc
+                delay = self.retry.backoff(attempt)
+                log.warning(
+                    "http.retry",
+                    scope=scope,
+                    method=method,
+                    path=_path(url),
+                    error=type(exc).__name__,
+                    retry_in_s=round(delay, 2),
+                )
+            else:
+                status = response.status_code
+                if status not in RETRY_SAFE and status not in RETRY_UNSURE:
+                    return response
+                if status == 429:
+                    self.stats.throttled += 1
+                if status in RETRY_UNSURE and not idempotent:
+                    raise OutcomeUnknown(
+                        f"{method} {_path(url)}: HTTP {status}; the write may have been applied", response
+                    )
+                if attempt >= self.retry.max_retries:
+                    return response
+                delay = retry_after(response.headers)
+                if delay is None:
+                    delay = self.retry.backoff(attempt)
+                delay = min(delay, self.retry.max_retry_after)
+                if status == 429 and is_write:
+                    self.writes.push_back(delay)
+                log.warning(
+                    "http.retry",
+                    scope=scope,
+                    method=method,
+                    path=_path(url),
+                    status=status,
+                    retry_in_s=round(delay, 2),
+                    ratelimit=ratelimit_state(response.headers),
+                )
+            attempt += 1
+            self.stats.retries += 1
+            await anyio.sleep(delay)
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date), or None."""
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def ratelimit_state(headers: Mapping[str, str]) -> dict[str, Any] | None:
+    """Trakt's ``X-Ratelimit`` JSON header, when present and readable."""
+    value = headers.get("x-ratelimit")
+    if not value:
+        return None
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return {"raw": value[:200]}
+    return data if isinstance(data, dict) else None
+
+
+def _path(url: str) -> str:
+    return httpx.URL(url).path if "://" in url else url.split("?", 1)[0]
+
+
+_policies: dict[str, HttpPolicy] = {}
+
+
+def policy_for(key: str, **settings: Any) -> HttpPolicy:
+    """The process-wide policy for one provider account (created on first use)."""
+    policy = _policies.get(key)
+    if policy is None:
+        policy = _policies[key] = HttpPolicy(key, **settings)
+    return policy

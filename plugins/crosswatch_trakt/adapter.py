@@ -1,0 +1,47 @@
+"""Provider ``TRAKT``: watchlist, ratings, history and progress of one Trakt account."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from crosswatch.model import Feature, Item
+from crosswatch.provider import ProviderContext, WriteResult
+from crosswatch.unresolved import UnresolvedStore
+from crosswatch_trakt.client import TraktClient
+from crosswatch_trakt.reads import Reader
+from crosswatch_trakt.writes import Writer
+
+
+class TraktProvider:
+    """One Trakt profile: present-state reads at the least cost, batched writes, frozen failures."""
+
+    id = "TRAKT"
+
+    def __init__(self, ctx: ProviderContext) -> None:
+        self.profile = ctx.profile
+        self.client = TraktClient(ctx.settings, ctx.state, ctx.profile)
+        self.unresolved = UnresolvedStore(ctx.state, self.client.prefix)
+        self.reader = Reader(self.client, ctx.state)
+        self.writer = Writer(self.client, self.unresolved, on_write=self.reader.forget_activities)
+
+    @property
+    def requests(self) -> int:
+        return self.client.policy.stats.requests
+
+    async def read(self, feature: Feature) -> list[Item]:
+        return await self.reader.read(Feature(feature))
+
+    async def add(self, feature: Feature, items: Sequence[Item]) -> WriteResult:
+        feature = Feature(feature)
+        if feature == Feature.PROGRESS:
+            return await self.writer.set_progress(items)
+        return await self.writer.add(feature, items)
+
+    async def remove(self, feature: Feature, items: Sequence[Item]) -> WriteResult:
+        feature = Feature(feature)
+        if feature == Feature.PROGRESS:
+            return await self.writer.remove_progress(items)
+        return await self.writer.remove(feature, items)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

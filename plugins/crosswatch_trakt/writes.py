@@ -1,0 +1,257 @@
+"""Writing to Trakt: batches within the write pace, frozen items, and no duplicate plays.
+
+``POST /sync/history`` is not idempotent (Trakt keeps every play it is sent). When a history
+batch's outcome is unknown (a timeout, a dropped connection, a 5xx) the plays of that batch's
+time window are read back and only the missing ones are sent again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+import structlog
+
+from crosswatch.http import OutcomeUnknown
+from crosswatch.model import Feature, Item, MediaType
+from crosswatch.provider import WriteResult
+from crosswatch.unresolved import UnresolvedStore
+from crosswatch_trakt.client import TraktClient
+from crosswatch_trakt.errors import AccountLimit, TraktError
+from crosswatch_trakt.mapping import api_ids, build_payload, match_sent, parse_list, summary_not_found
+
+log = structlog.get_logger("crosswatch.trakt")
+
+PATHS = {
+    Feature.WATCHLIST: "/sync/watchlist",
+    Feature.RATINGS: "/sync/ratings",
+    Feature.HISTORY: "/sync/history",
+}
+#: how often an unknown-outcome history batch is reconciled and re-sent before giving up
+MAX_RECONCILE = 5
+
+
+def epoch(stamp: str | None) -> int | None:
+    """Seconds since the epoch of an ISO time (``Z`` or offset); None if unreadable."""
+    if not stamp:
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
+def play_keys(item: Item) -> set[tuple]:
+    """Keys under which a play is the same play: any id (or show ids + numbers) with its second."""
+    when = epoch(item.watched_at)
+    keys = {(str(item.type), name, value, when) for name, value in item.ids.items() if name != "slug"}
+    if item.type == MediaType.EPISODE and item.season is not None:
+        keys |= {("ep", name, value, item.season, item.episode, when) for name, value in item.show_ids.items()}
+    return keys
+
+
+class Writer:
+    """Batched writes of one profile, freezing what Trakt cannot take."""
+
+    def __init__(self, client: TraktClient, unresolved: UnresolvedStore, *, on_write: Any = None) -> None:
+        self.client = client
+        self.unresolved = unresolved
+        self.on_write = on_write or (lambda: None)
+
+    def _batches(self, items: Sequence[Item]) -> list[list[Item]]:
+        size = self.client.settings.batch_size
+        return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+    async def add(self, feature: Feature, items: Sequence[Item]) -> WriteResult:
+        return await self._write(feature, items, remove=False)
+
+    async def remove(self, feature: Feature, items: Sequence[Item]) -> WriteResult:
+        if feature == Feature.HISTORY:
+            return await self._remove_plays(items)
+        return await self._write(feature, items, remove=True)
+
+    async def _write(self, feature: Feature, items: Sequence[Item], *, remove: bool) -> WriteResult:
+        scope = f"TRAKT:{feature}"
+        todo, frozen = self.unresolved.split(feature, items)
+        result = WriteResult(unresolved=[(i, "frozen earlier (crosswatch unresolved list)") for i in frozen])
+        batches = self._batches(todo)
+        number_fallback = self.client.settings.history.number_fallback
+        path = PATHS[feature] + ("/remove" if remove else "")
+        for index, batch in enumerate(batches):
+            payload, refused = build_payload(batch, feature, number_fallback=number_fallback, remove=remove)
+            result.unresolved.extend(refused)
+            sendable = [i for i in batch if all(i is not r for r, _ in refused)]
+            if not sendable:
+                continue
+            try:
+                if feature == Feature.HISTORY and not remove:
+                    summary = await self._add_plays(path, payload, sendable)
+                else:
+                    summary = await self.client.post(path, payload, scope=scope, idempotent=True)
+            except AccountLimit as exc:
+                rest = sendable + [i for later in batches[index + 1 :] for i in later]
+                reason = f"Trakt account limit reached (420{f', limit {exc.limit}' if exc.limit else ''}; VIP lifts it)"
+                log.warning("trakt.account_limit", scope=scope, frozen=len(rest), limit=exc.limit)
+                result.unresolved.extend((i, reason) for i in rest)
+                break
+            except TraktError as exc:
+                log.error("trakt.write_failed", scope=scope, items=len(sendable), error=str(exc))
+                result.failed.extend((i, str(exc)) for i in sendable)
+                continue
+            finally:
+                self.on_write()
+            ok, missing = match_sent(sendable, summary_not_found(summary))
+            result.ok.extend(ok)
+            result.unresolved.extend((i, "not found on Trakt") for i in missing)
+        if result.unresolved:
+            fresh = [(i, r) for i, r in result.unresolved if not r.startswith("frozen earlier")]
+            self.unresolved.freeze(feature, fresh)
+        if feature == Feature.HISTORY and not remove and result.ok and self.client.settings.history.add_collections:
+            await self._collect(result.ok)
+        log.info(
+            "trakt.write",
+            scope=scope,
+            action="remove" if remove else "add",
+            ok=len(result.ok),
+            failed=len(result.failed),
+            unresolved=len(result.unresolved),
+        )
+        return result
+
+    async def _add_plays(self, path: str, payload: dict[str, Any], batch: list[Item]) -> Any:
+        """Send one batch of plays; on an unknown outcome read back and send only what is missing."""
+        scope = "TRAKT:history"
+        for attempt in range(MAX_RECONCILE + 1):
+            try:
+                return await self.client.post(path, payload, scope=scope, idempotent=False)
+            except OutcomeUnknown as exc:
+                if attempt == MAX_RECONCILE:
+                    raise TraktError(f"POST {path}: outcome still unknown after {attempt} read-backs") from exc
+                missing = await self._missing_plays(batch)
+                log.warning(
+                    "trakt.reconciled",
+                    scope=scope,
+                    error=str(exc),
+                    sent=len(batch),
+                    already_on_trakt=len(batch) - len(missing),
+                    resending=len(missing),
+                )
+                if not missing:
+                    return {"added": {}, "not_found": {}}
+                batch = missing
+                payload, _ = build_payload(
+                    batch, Feature.HISTORY, number_fallback=self.client.settings.history.number_fallback
+                )
+        raise AssertionError("unreachable")
+
+    async def _missing_plays(self, batch: list[Item]) -> list[Item]:
+        """The plays of ``batch`` that Trakt does not have (read back over their time window)."""
+        times = [t for t in (epoch(i.watched_at) for i in batch) if t is not None]
+        if len(times) != len(batch):
+            raise TraktError("a play without watched_at had an unknown outcome: not re-sent, to avoid a duplicate")
+        start = datetime.fromtimestamp(min(times) - 1, UTC)
+        end = datetime.fromtimestamp(max(times) + 1, UTC) + timedelta(seconds=1)
+        params = {"start_at": _iso(start), "end_at": _iso(end)}
+        data = await self.client.get_pages("/sync/history", scope="TRAKT:history", params=params)
+        present: set[tuple] = set()
+        for play in parse_list(data)[0]:
+            present |= play_keys(play)
+        return [item for item in batch if not play_keys(item) & present]
+
+    async def _remove_plays(self, items: Sequence[Item]) -> WriteResult:
+        """Remove plays by their history ids (never all plays of a title for one play)."""
+        scope = "TRAKT:history"
+        result = WriteResult()
+        with_ids = [i for i in items if isinstance(i.extra.get("id"), int)]
+        result.failed.extend((i, "no Trakt history id: read history first") for i in items if i not in with_ids)
+        for batch in self._batches(with_ids):
+            body = {"ids": [i.extra["id"] for i in batch]}
+            try:
+                summary = await self.client.post("/sync/history/remove", body, scope=scope, idempotent=True)
+            except TraktError as exc:
+                result.failed.extend((i, str(exc)) for i in batch)
+                continue
+            finally:
+                self.on_write()
+            gone = set((summary.get("not_found") or {}).get("ids") or ()) if isinstance(summary, dict) else set()
+            for item in batch:
+                (
+                    result.failed.append((item, "play not on Trakt"))
+                    if item.extra["id"] in gone
+                    else result.ok.append(item)
+                )
+        log.info("trakt.write", scope=scope, action="remove", ok=len(result.ok), failed=len(result.failed))
+        return result
+
+    async def _collect(self, plays: list[Item]) -> None:
+        """ "Add collections to Trakt": the played titles also go into the collection."""
+        seen: set[str] = set()
+        unique = []
+        for play in plays:
+            key = repr(sorted(play.ids.items())) + repr(sorted(play.show_ids.items())) + f"{play.season}x{play.episode}"
+            if key not in seen:
+                seen.add(key)
+                unique.append(msgspec.structs.replace(play, watched_at=None))
+        for batch in self._batches(unique):
+            payload, _ = build_payload(
+                batch, Feature.WATCHLIST, number_fallback=self.client.settings.history.number_fallback
+            )
+            try:
+                await self.client.post("/sync/collection", payload, scope="TRAKT:collection", idempotent=True)
+            except TraktError as exc:  # the plays are in; a collection failure is only reported
+                log.warning("trakt.collection_failed", scope="TRAKT:collection", items=len(batch), error=str(exc))
+            finally:
+                self.on_write()
+
+    async def set_progress(self, items: Sequence[Item]) -> WriteResult:
+        """Progress the way Trakt allows it: a paused scrobble at that percentage."""
+        result = WriteResult()
+        for item in items:
+            percent = item.progress
+            if percent is None and item.progress_ms and item.duration_ms:
+                percent = 100 * item.progress_ms / item.duration_ms
+            if percent is None or not 1 <= percent < 100:
+                result.failed.append((item, "progress must be between 1 and 99 percent"))
+                continue
+            kind = "movie" if item.type == MediaType.MOVIE else "episode"
+            media: dict[str, Any] = {"ids": api_ids(item.ids)}
+            body: dict[str, Any] = {kind: media, "progress": round(percent, 2)}
+            if kind == "episode" and not item.ids and item.show_ids:
+                body = {
+                    "show": {"ids": api_ids(item.show_ids)},
+                    "episode": {"season": item.season, "number": item.episode},
+                }
+                body["progress"] = round(percent, 2)
+            try:
+                await self.client.post("/scrobble/pause", body, scope="TRAKT:progress", idempotent=True)
+                result.ok.append(item)
+            except TraktError as exc:
+                result.failed.append((item, str(exc)))
+            finally:
+                self.on_write()
+        return result
+
+    async def remove_progress(self, items: Sequence[Item]) -> WriteResult:
+        result = WriteResult()
+        for item in items:
+            playback = item.extra.get("id")
+            if not isinstance(playback, int):
+                result.failed.append((item, "no Trakt playback id: read progress first"))
+                continue
+            try:
+                response = await self.client.request("DELETE", f"/sync/playback/{playback}", scope="TRAKT:progress")
+                if response.status_code != 404:
+                    self.client.check(response, f"DELETE /sync/playback/{playback}")
+                result.ok.append(item)
+            except TraktError as exc:
+                result.failed.append((item, str(exc)))
+            finally:
+                self.on_write()
+        return result
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
