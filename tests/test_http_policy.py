@@ -1,0 +1,171 @@
+"""The shared HTTP policy over real loopback HTTP: retries, Retry-After, pacing, unknown outcomes."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import httpx
+import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from crosswatch.http import HttpError, HttpPolicy, OutcomeUnknown, Pacer, RetryPolicy, WindowBudget, retry_after
+from crosswatch.web import WebApp, bind_socket, serve
+
+
+class Script:
+    """Answers a path with a scripted list of statuses, then 200."""
+
+    def __init__(self) -> None:
+        self.plan: dict[str, list[tuple[int, dict[str, str]]]] = {}
+        self.seen: list[tuple[str, str, float]] = []
+
+    async def __call__(self, scope, receive, send) -> None:
+        request = Request(scope, receive)
+        self.seen.append((request.method, request.url.path, time.monotonic()))
+        steps = self.plan.get(request.url.path) or []
+        if steps:
+            status, headers = steps.pop(0)
+            if status == 0:  # a dropped connection: promise a body, send part of it, abort
+                await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]})
+                await send({"type": "http.response.body", "body": b'{"added"', "more_body": True})
+                raise RuntimeError("connection dropped on purpose")
+            response: Response = JSONResponse({"error": status}, status_code=status, headers=headers)
+        else:
+            response = JSONResponse({"ok": True})
+        await response(scope, receive, send)
+
+
+@asynccontextmanager
+async def server(script: Script) -> AsyncIterator[str]:
+    app = WebApp(lambda: {})
+    app.set_routes([Route("/{path:path}", script, methods=["GET", "POST", "DELETE"])])
+    sock = bind_socket("127.0.0.1:0")
+    stop = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(serve, app, sock, stop.wait)
+        try:
+            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        finally:
+            stop.set()
+    sock.close()
+
+
+def fast_policy(**kw) -> HttpPolicy:
+    return HttpPolicy("test", retry=RetryPolicy(max_retries=3, base_delay=0.01, max_delay=0.05), **kw)
+
+
+@pytest.mark.anyio
+async def test_429_waits_for_retry_after_then_succeeds() -> None:
+    script = Script()
+    script.plan["/sync/x"] = [(429, {"Retry-After": "1", "X-Ratelimit": '{"remaining": 0}'})]
+    async with server(script) as url, httpx.AsyncClient() as client:
+        policy = fast_policy()
+        began = time.monotonic()
+        response = await policy.send(client, "POST", url + "/sync/x", json={})
+        assert response.status_code == 200
+        assert time.monotonic() - began >= 0.95
+    assert policy.stats.throttled == 1 and policy.stats.retries == 1
+    assert len(script.seen) == 2
+
+
+@pytest.mark.anyio
+async def test_unsure_status_on_a_non_idempotent_write_is_not_resent() -> None:
+    script = Script()
+    script.plan["/sync/history"] = [(500, {})]
+    async with server(script) as url, httpx.AsyncClient() as client:
+        with pytest.raises(OutcomeUnknown, match="may have been applied"):
+            await fast_policy().send(client, "POST", url + "/sync/history", json={})
+    assert len(script.seen) == 1  # sent once, never again
+
+
+@pytest.mark.anyio
+async def test_503_is_safe_to_resend_and_get_retries_500() -> None:
+    script = Script()
+    script.plan["/sync/history"] = [(503, {}), (503, {})]
+    script.plan["/sync/ratings"] = [(500, {}), (502, {})]
+    async with server(script) as url, httpx.AsyncClient() as client:
+        policy = fast_policy()
+        assert (await policy.send(client, "POST", url + "/sync/history", json={})).status_code == 200
+        assert (await policy.send(client, "GET", url + "/sync/ratings")).status_code == 200
+    assert [p for _, p, _ in script.seen].count("/sync/history") == 3
+
+
+@pytest.mark.anyio
+async def test_gives_back_the_last_response_after_the_retries() -> None:
+    script = Script()
+    script.plan["/busy"] = [(503, {})] * 10
+    async with server(script) as url, httpx.AsyncClient() as client:
+        response = await fast_policy().send(client, "GET", url + "/busy")
+    assert response.status_code == 503
+    assert len(script.seen) == 4  # the first try and three retries
+
+
+@pytest.mark.anyio
+async def test_dropped_connection_after_sending_a_write_is_an_unknown_outcome() -> None:
+    script = Script()
+    script.plan["/sync/history"] = [(0, {})]
+    async with server(script) as url, httpx.AsyncClient() as client:
+        policy = fast_policy()
+        with pytest.raises(OutcomeUnknown) as caught:
+            await policy.send(client, "POST", url + "/sync/history", json={})
+        assert isinstance(caught.value.__cause__, httpx.TransportError)
+        script.plan["/sync/watchlist"] = [(0, {})]
+        ok = await policy.send(client, "GET", url + "/sync/watchlist")  # a read is simply retried
+        assert ok.status_code == 200
+
+
+@pytest.mark.anyio
+async def test_connection_refused_is_retried_then_reported() -> None:
+    sock = bind_socket("127.0.0.1:0")
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(HttpError, match="gave up after 3 retries"):
+            await fast_policy().send(client, "POST", f"http://127.0.0.1:{port}/sync/history", json={})
+
+
+@pytest.mark.anyio
+async def test_writes_are_paced() -> None:
+    script = Script()
+    async with server(script) as url, httpx.AsyncClient() as client:
+        policy = fast_policy(write_interval=0.2)
+        async with anyio.create_task_group() as tg:
+            for _ in range(4):
+                tg.start_soon(lambda: policy.send(client, "POST", url + "/w", json={}))
+    times = sorted(t for _, _, t in script.seen)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert len(times) == 4 and min(gaps) >= 0.18
+
+
+@pytest.mark.anyio
+async def test_window_budget_holds_the_extra_call() -> None:
+    budget = WindowBudget(3, 0.4)
+    began = time.monotonic()
+    for _ in range(3):
+        await budget.wait()
+    assert time.monotonic() - began < 0.1
+    await budget.wait()
+    assert time.monotonic() - began >= 0.38
+
+
+@pytest.mark.anyio
+async def test_pacer_push_back() -> None:
+    pacer = Pacer(0.01)
+    await pacer.wait()
+    pacer.push_back(0.3)
+    began = time.monotonic()
+    await pacer.wait()
+    assert time.monotonic() - began >= 0.28
+
+
+def test_retry_after_forms() -> None:
+    assert retry_after({"retry-after": "7"}) == 7
+    assert retry_after({}) is None
+    assert retry_after({"retry-after": "soon"}) is None
+    assert retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0  # in the past
