@@ -206,11 +206,21 @@ class TraktClient:
         response = await self.request("POST", path, scope=scope, body=body, idempotent=idempotent)
         return self.check(response, f"POST {path}")
 
-    async def get_pages(self, path: str, *, scope: str, params: dict[str, Any] | None = None) -> list[Any]:
-        """Every page of a paginated list, read concurrently; never a partial list."""
+    async def get_pages(
+        self,
+        path: str,
+        *,
+        scope: str,
+        params: dict[str, Any] | None = None,
+        first_page: httpx.Response | None = None,
+    ) -> list[Any]:
+        """Every page of a paginated list, read concurrently; never a partial list.
+
+        ``first_page`` is page 1 when the caller already has it (a conditional GET).
+        """
         limit = self.settings.page_size
         query = {**(params or {}), "page": 1, "limit": limit}
-        response = await self.request("GET", path, scope=scope, params=query)
+        response = first_page or await self.request("GET", path, scope=scope, params=query)
         first = self.check(response, f"GET {path}")
         if not isinstance(first, list):
             raise TraktError(f"GET {path}: expected a list, got {type(first).__name__}", response)

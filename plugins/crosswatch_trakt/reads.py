@@ -121,8 +121,7 @@ class Reader:
         if response.status_code == 304 and shadow:
             log.debug("trakt.unchanged", scope=scope, source="etag shadow")
             return shadow.items
-        self.client.check(response, "GET /sync/watchlist")
-        data = await self.client.get_pages("/sync/watchlist", scope=scope)
+        data = await self.client.get_pages("/sync/watchlist", scope=scope, first_page=response)
         items = await self._parse(data, scope)
         etag = response.headers.get("etag")
         if etag:
