@@ -22,7 +22,10 @@ class TraktProvider:
         self.client = TraktClient(ctx.settings, ctx.state, ctx.profile)
         self.unresolved = UnresolvedStore(ctx.state, self.client.prefix)
         self.reader = Reader(self.client, ctx.state)
-        self.writer = Writer(self.client, self.unresolved, on_write=self.reader.forget_activities)
+        self.writer = Writer(self.client, self.unresolved, count=self._count, on_write=self.reader.forget_activities)
+
+    async def _count(self, feature: Feature) -> int:
+        return len(await self.reader.read(feature))
 
     @property
     def requests(self) -> int:

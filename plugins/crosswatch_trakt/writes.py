@@ -7,7 +7,7 @@ time window are read back and only the missing ones are sent again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +15,7 @@ import msgspec
 import structlog
 
 from crosswatch.http import OutcomeUnknown
-from crosswatch.model import Feature, Item, MediaType
+from crosswatch.model import Feature, Item, MediaType, item_key
 from crosswatch.provider import WriteResult
 from crosswatch.unresolved import UnresolvedStore
 from crosswatch_trakt.client import TraktClient
@@ -31,6 +31,10 @@ PATHS = {
 }
 #: how often an unknown-outcome history batch is reconciled and re-sent before giving up
 MAX_RECONCILE = 5
+
+
+def remove_path(path: str) -> bool:
+    return path.endswith("/remove")
 
 
 def epoch(stamp: str | None) -> int | None:
@@ -56,10 +60,18 @@ def play_keys(item: Item) -> set[tuple]:
 class Writer:
     """Batched writes of one profile, freezing what Trakt cannot take."""
 
-    def __init__(self, client: TraktClient, unresolved: UnresolvedStore, *, on_write: Any = None) -> None:
+    def __init__(
+        self,
+        client: TraktClient,
+        unresolved: UnresolvedStore,
+        *,
+        count: Callable[[Feature], Awaitable[int]],
+        on_write: Callable[[], None] = lambda: None,
+    ) -> None:
         self.client = client
         self.unresolved = unresolved
-        self.on_write = on_write or (lambda: None)
+        self.count = count  # how many items a feature holds now (for the room left under a cap)
+        self.on_write = on_write
 
     def _batches(self, items: Sequence[Item]) -> list[list[Item]]:
         size = self.client.settings.batch_size
@@ -77,6 +89,13 @@ class Writer:
         scope = f"TRAKT:{feature}"
         todo, frozen = self.unresolved.split(feature, items)
         result = WriteResult(unresolved=[(i, "frozen earlier (crosswatch unresolved list)") for i in frozen])
+        if feature == Feature.HISTORY and not remove and todo:
+            # Trakt keeps every play it is sent: plays already there (a re-run after a
+            # half-failed write) are reported as done, never sent twice
+            todo, present = await self._not_yet_there(todo)
+            if present:
+                log.info("trakt.already_there", scope=scope, skipped=len(present), sending=len(todo))
+                result.ok.extend(present)
         batches = self._batches(todo)
         number_fallback = self.client.settings.history.number_fallback
         path = PATHS[feature] + ("/remove" if remove else "")
@@ -93,9 +112,14 @@ class Writer:
                     summary = await self.client.post(path, payload, scope=scope, idempotent=True)
             except AccountLimit as exc:
                 rest = sendable + [i for later in batches[index + 1 :] for i in later]
+                taken = await self._fill_room(feature, path, rest, exc)
+                result.ok.extend(taken)
+                frozen_now = rest[len(taken) :]
                 reason = f"Trakt account limit reached (420{f', limit {exc.limit}' if exc.limit else ''}; VIP lifts it)"
-                log.warning("trakt.account_limit", scope=scope, frozen=len(rest), limit=exc.limit)
-                result.unresolved.extend((i, reason) for i in rest)
+                log.warning(
+                    "trakt.account_limit", scope=scope, added=len(taken), frozen=len(frozen_now), limit=exc.limit
+                )
+                result.unresolved.extend((i, reason) for i in frozen_now)
                 break
             except TraktError as exc:
                 log.error("trakt.write_failed", scope=scope, items=len(sendable), error=str(exc))
@@ -120,6 +144,24 @@ class Writer:
             unresolved=len(result.unresolved),
         )
         return result
+
+    async def _fill_room(self, feature: Feature, path: str, items: list[Item], exc: AccountLimit) -> list[Item]:
+        """After a 420, send what still fits under the cap; returns the items taken."""
+        if exc.limit is None or remove_path(path):
+            return []
+        room = exc.limit - await self.count(feature)
+        if room <= 0:
+            return []
+        fits = items[:room]
+        payload, _ = build_payload(fits, feature, number_fallback=self.client.settings.history.number_fallback)
+        try:
+            summary = await self.client.post(path, payload, scope=f"TRAKT:{feature}", idempotent=True)
+        except TraktError:
+            return []
+        finally:
+            self.on_write()
+        ok, _ = match_sent(fits, summary_not_found(summary))
+        return ok
 
     async def _add_plays(self, path: str, payload: dict[str, Any], batch: list[Item]) -> Any:
         """Send one batch of plays; on an unknown outcome read back and send only what is missing."""
@@ -146,6 +188,20 @@ class Writer:
                     batch, Feature.HISTORY, number_fallback=self.client.settings.history.number_fallback
                 )
         raise AssertionError("unreachable")
+
+    async def _not_yet_there(self, plays: list[Item]) -> tuple[list[Item], list[Item]]:
+        """(plays to send, plays Trakt has already or that repeat one in the list)."""
+        dated = [i for i in plays if epoch(i.watched_at) is not None]
+        missing = {id(i) for i in await self._missing_plays(dated)} if dated else set()
+        send, present, seen = [], [], set()
+        for item in plays:
+            key = item_key(item)
+            if (id(item) in missing or epoch(item.watched_at) is None) and key not in seen:
+                send.append(item)
+            else:
+                present.append(item)
+            seen.add(key)
+        return send, present
 
     async def _missing_plays(self, batch: list[Item]) -> list[Item]:
         """The plays of ``batch`` that Trakt does not have (read back over their time window)."""
