@@ -32,7 +32,12 @@ def test_every_recorded_response_parses(path: Path) -> None:
         assert summary_not_found(data) == []
         return
     if relative.name.startswith("trakt_sync_collection_request"):
-        sent = [Item(type=MediaType(k[:-1]), ids={n: str(v) for n, v in e.get("ids", {}).items()}) for k, v in data.items() for e in v if "ids" in e]
+        sent = [
+            Item(type=MediaType(k[:-1]), ids={n: str(v) for n, v in e.get("ids", {}).items()})
+            for k, v in data.items()
+            for e in v
+            if "ids" in e
+        ]
         payload, refused = build_payload(sent, Feature.WATCHLIST)
         assert not refused and sum(len(v) for v in payload.values()) == len(sent)
         return
@@ -94,11 +99,24 @@ def test_payload_number_fallback_and_refusals() -> None:
         Item(type=MediaType.EPISODE, show_ids=show, season=1, episode=2, watched_at="2020-01-01T00:00:00Z"),
         Item(type=MediaType.EPISODE, show_ids=show, season=1, episode=3, watched_at="2020-01-02T00:00:00Z"),
         Item(type=MediaType.EPISODE, show_ids=show, season=2, episode=1, watched_at="2020-01-03T00:00:00Z"),
-        Item(type=MediaType.MOVIE, ids={"imdb": "tt0372784", "tmdb": "272"}, title="Batman Begins", year=2005, watched_at="2020-01-04T00:00:00Z"),
+        Item(
+            type=MediaType.MOVIE,
+            ids={"imdb": "tt0372784", "tmdb": "272"},
+            title="Batman Begins",
+            year=2005,
+            watched_at="2020-01-04T00:00:00Z",
+        ),
         Item(type=MediaType.MOVIE, title="No Ids"),
     ]
     payload, refused = build_payload(plays, Feature.HISTORY)
-    assert payload["movies"] == [{"ids": {"imdb": "tt0372784", "tmdb": 272}, "watched_at": "2020-01-04T00:00:00Z", "title": "Batman Begins", "year": 2005}]
+    assert payload["movies"] == [
+        {
+            "ids": {"imdb": "tt0372784", "tmdb": 272},
+            "watched_at": "2020-01-04T00:00:00Z",
+            "title": "Batman Begins",
+            "year": 2005,
+        }
+    ]
     (entry,) = payload["shows"]
     assert entry["ids"] == {"tvdb": 81189}
     assert [s["number"] for s in entry["seasons"]] == [1, 2]

@@ -125,12 +125,34 @@ class HttpPolicy:
         concurrency: int = 8,
     ) -> None:
         self.name = name
-        self.retry = retry or RetryPolicy()
         self.writes = Pacer(write_interval)
         self.reads = WindowBudget(read_limit, read_period)
-        self.concurrency = concurrency
         self._limiter: anyio.CapacityLimiter | None = None
         self.stats = PolicyStats()
+        self.configure(
+            retry=retry or RetryPolicy(),
+            write_interval=write_interval,
+            read_limit=read_limit,
+            read_period=read_period,
+            concurrency=concurrency,
+        )
+
+    def configure(
+        self,
+        *,
+        retry: RetryPolicy | None = None,
+        write_interval: float = 0.0,
+        read_limit: int = 0,
+        read_period: float = 300.0,
+        concurrency: int = 8,
+    ) -> None:
+        """Apply (new) settings, keeping the pace and budget already spent."""
+        self.retry = retry or RetryPolicy()
+        self.writes.interval = write_interval
+        self.reads.limit, self.reads.period = read_limit, read_period
+        self.concurrency = concurrency
+        if self._limiter is not None:
+            self._limiter.total_tokens = concurrency
 
     def _slots(self) -> anyio.CapacityLimiter:
         if self._limiter is None:
@@ -248,8 +270,14 @@ _policies: dict[str, HttpPolicy] = {}
 
 
 def policy_for(key: str, **settings: Any) -> HttpPolicy:
-    """The process-wide policy for one provider account (created on first use)."""
+    """The process-wide policy for one provider account, created on first use.
+
+    Later calls with settings (a config reload, a new provider instance) re-configure it;
+    the pace and budget already spent carry over, so two users of one account share them.
+    """
     policy = _policies.get(key)
     if policy is None:
         policy = _policies[key] = HttpPolicy(key, **settings)
+    elif settings:
+        policy.configure(**settings)
     return policy

@@ -19,7 +19,12 @@ def ids_of(media: Any) -> dict[str, str]:
     ids = media.get("ids") if isinstance(media, dict) else None
     if not isinstance(ids, dict):
         return {}
-    return {k: str(v) for k, v in ids.items() if k in ID_NAMES and v not in (None, "", 0)}
+    out = {}
+    for name in ID_NAMES:
+        value = ids.get(name)
+        if value:  # None, "" and 0 are no id
+            out[name] = value if isinstance(value, str) else str(value)
+    return out
 
 
 def api_ids(ids: dict[str, str]) -> dict[str, Any]:
