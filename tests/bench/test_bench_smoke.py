@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.bench import bench_core
+from tests.bench import bench_core, bench_trakt
 
 pytestmark = pytest.mark.slow
 
@@ -17,3 +17,13 @@ def test_core_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     assert figures["reload_latency_s"]["median"] > 0
     assert result["help_s"]["median"] > 0
     assert '"benchmark": "core"' in capsys.readouterr().out
+
+
+def test_trakt_benchmark_smoke() -> None:
+    result = bench_trakt.main(
+        ["--plays", "600", "--size", "200", "--write-plays", "12", "--batch", "5", "--latency-ms", "1"]
+    )
+    assert result["history_read"]["plays"] == 600
+    assert result["history_write"]["writes"] == result["history_write"]["expected_writes"] == 3
+    assert result["history_write"]["throttled"] == 0
+    assert result["no_change_read"]["requests"] <= 4
