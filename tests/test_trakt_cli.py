@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 
 import httpx
+import pytest
 
 from crosswatch.emulation.server import serve_in_thread
 from crosswatch.model import Item, MediaType
