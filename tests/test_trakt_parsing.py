@@ -141,3 +141,14 @@ def test_ratings_payload_and_not_found_matching() -> None:
     summary = {"added": {"movies": 1, "shows": 0}, "not_found": {"movies": [], "shows": [{"ids": {"tvdb": 2}}]}}
     ok, missing = match_sent(items, summary_not_found(summary))
     assert ok == items[:1] and missing == items[1:]
+
+
+def test_one_unknown_numbered_episode_does_not_take_its_show_along() -> None:
+    show = {"tvdb": "81189"}
+    episodes = [Item(type=MediaType.EPISODE, show_ids=show, season=1, episode=n) for n in (1, 2, 3)]
+    echo = {"not_found": {"shows": [{"ids": {"tvdb": 81189}, "seasons": [{"number": 1, "episodes": [{"number": 2}]}]}]}}
+    ok, missing = match_sent(episodes, summary_not_found(echo))
+    assert [i.episode for i in ok] == [1, 3] and [i.episode for i in missing] == [2]
+    whole = {"not_found": {"shows": [{"ids": {"tvdb": 81189}}]}}
+    ok, missing = match_sent(episodes, summary_not_found(whole))
+    assert ok == [] and len(missing) == 3

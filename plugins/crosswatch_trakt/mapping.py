@@ -213,17 +213,33 @@ def summary_not_found(summary: Any) -> list[dict[str, Any]]:
 
 
 def match_sent(items: Iterable[Item], not_found: list[dict[str, Any]]) -> tuple[list[Item], list[Item]]:
-    """Split sent items into (accepted, not found) by the ids Trakt echoed back."""
-    missing_ids = set()
+    """Split sent items into (accepted, not found) by what Trakt echoed back in ``not_found``.
+
+    Number-fallback episodes (no ids of their own) are matched by show ids + season and
+    episode numbers, so one unknown episode does not take its show's other episodes along.
+    """
+    missing: set[tuple] = set()
     for entry in not_found:
-        for name, value in api_ids(ids_of(entry)).items():
-            missing_ids.add((entry["kind"], name, str(value)))
-        show_ids = ids_of(entry) if entry["kind"] == "show" else {}
-        for name, value in show_ids.items():
-            missing_ids.add(("show-of", name, value))
-    ok, missing = [], []
+        ids = ids_of(entry)
+        kind = entry["kind"]
+        for name, value in ids.items():
+            missing.add((kind, name, value))
+        seasons = entry.get("seasons") if kind == "show" else None
+        for name, value in ids.items() if kind == "show" else ():
+            if not seasons:
+                missing.add(("show-all", name, value))
+            for season in seasons or ():
+                episodes = season.get("episodes")
+                if not episodes:
+                    missing.add(("season", name, value, season.get("number")))
+                for episode in episodes or ():
+                    missing.add(("episode", name, value, season.get("number"), episode.get("number")))
+    ok, lost = [], []
     for item in items:
-        own = {(str(item.type), n, v) for n, v in item.ids.items()}
-        via_show = {("show-of", n, v) for n, v in item.show_ids.items()} if not item.ids else set()
-        (missing if (own | via_show) & missing_ids else ok).append(item)
-    return ok, missing
+        keys = {(str(item.type), n, v) for n, v in item.ids.items()}
+        if not item.ids:
+            for name, value in item.show_ids.items():
+                keys |= {("show-all", name, value), ("season", name, value, item.season)}
+                keys.add(("episode", name, value, item.season, item.episode))
+        (lost if keys & missing else ok).append(item)
+    return ok, lost
