@@ -332,3 +332,24 @@ async def test_progress_is_written_as_a_paused_scrobble(tmp_path: Path) -> None:
         await trakt.aclose()
     assert len(result.ok) == 1 and mine.progress == pytest.approx(42.0)
     assert len(removed.ok) == 1 and len(final) == len(progress)
+
+
+@pytest.mark.anyio
+async def test_add_collections_option_also_collects_the_played_titles(tmp_path: Path) -> None:
+    async with rig(tmp_path, size=200, vip=True) as r:
+        collected = {(e["type"], e["trakt"]) for e in r.state_json()["collection"]}
+        movies = [m for m in r.emu.catalog.movies if ("movie", m.trakt) not in collected][:3]
+        plays = [
+            Item(type=MediaType.MOVIE, ids={"tmdb": str(m.tmdb)}, watched_at=f"2019-05-0{n + 1}T10:00:00Z")
+            for n, m in enumerate(movies)
+        ]
+        off = r.provider()
+        await off.add(Feature.HISTORY, plays[:1])
+        await off.aclose()
+        assert ("movie", movies[0].trakt) not in {(e["type"], e["trakt"]) for e in r.state_json()["collection"]}
+        on = r.provider(history={"add_collections": True})
+        result = await on.add(Feature.HISTORY, plays[1:])
+        await on.aclose()
+    now = {(e["type"], e["trakt"]) for e in r.state_json()["collection"]}
+    assert len(result.ok) == 2
+    assert {("movie", m.trakt) for m in movies[1:]} <= now
