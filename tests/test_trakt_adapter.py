@@ -353,3 +353,104 @@ async def test_add_collections_option_also_collects_the_played_titles(tmp_path: 
     now = {(e["type"], e["trakt"]) for e in r.state_json()["collection"]}
     assert len(result.ok) == 2
     assert {("movie", m.trakt) for m in movies[1:]} <= now
+
+
+@pytest.mark.anyio
+async def test_a_list_that_moves_while_it_is_read_is_read_again(tmp_path: Path) -> None:
+    import anyio
+
+    async with rig(tmp_path, plays=900, latency_ms=25) as r:
+        trakt = r.provider(page_size=100, read_workers=1)
+        writer = r.provider()
+        movie = r.emu.catalog.movies[5]
+
+        async def add_a_play_mid_read() -> None:
+            await anyio.sleep(0.15)
+            await writer.add(
+                Feature.HISTORY,
+                [Item(type=MediaType.MOVIE, ids={"trakt": str(movie.trakt)}, watched_at="2030-01-01T00:00:00Z")],
+            )
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(add_a_play_mid_read)
+            plays = await trakt.read(Feature.HISTORY)
+        await trakt.aclose()
+        await writer.aclose()
+        expected = {e["id"] for e in r.state_json()["history"]}
+    got = [p.extra["id"] for p in plays]
+    assert len(got) == len(set(got)) == 901
+    assert set(got) == expected
+
+
+@pytest.mark.anyio
+async def test_concurrent_requests_after_expiry_spend_one_refresh_token(tmp_path: Path) -> None:
+    import anyio
+
+    async with rig(tmp_path, size=200) as r:
+        trakt = r.provider()
+        await trakt.read(Feature.WATCHLIST)
+        await r.control("POST", "/expire_tokens")
+        await r.reset_stats()
+        async with anyio.create_task_group() as tg:
+            for feature in (Feature.RATINGS, Feature.HISTORY, Feature.PROGRESS):
+                tg.start_soon(trakt.read, feature)
+        await trakt.aclose()
+        stats = await r.stats()
+    assert stats["requests"].get("POST /oauth/token") == 1
+
+
+@pytest.mark.anyio
+async def test_a_proxy_503_after_the_write_applied_creates_no_duplicate(tmp_path: Path) -> None:
+    async with rig(tmp_path, size=100) as r:
+        trakt = r.provider()
+        before = len(r.state_json()["history"])
+        plays = [
+            Item(type=MediaType.MOVIE, ids={"imdb": m.imdb}, watched_at=f"2018-03-0{n + 1}T08:00:00Z")
+            for n, m in enumerate(r.emu.catalog.movies[:4])
+        ]
+        await r.faults({"method": "POST", "path": "/sync/history", "status": 503, "after_apply": True, "times": 1})
+        result = await trakt.add(Feature.HISTORY, plays)
+        await trakt.aclose()
+    assert len(result.ok) == 4 and not result.failed
+    assert len(r.state_json()["history"]) == before + 4
+
+
+@pytest.mark.anyio
+async def test_a_failing_batch_keeps_the_results_of_the_batches_before_it(tmp_path: Path) -> None:
+    async with rig(tmp_path, size=300, vip=True) as r:
+        trakt = r.provider(batch_size=5, max_retries=1)
+        listed = {(e["type"], e["trakt"]) for e in r.state_json()["watchlist"]}
+        new = [m for m in r.emu.catalog.movies if ("movie", m.trakt) not in listed][:5]
+        items = [Item(type=MediaType.MOVIE, ids={"imdb": m.imdb}) for m in new[:4]]
+        items.append(Item(type=MediaType.MOVIE, ids={"imdb": "tt0000000"}))  # Trakt does not know it
+        items += [Item(type=MediaType.MOVIE, ids={"imdb": m.imdb}) for m in new[4:]]
+        # the first call goes through; the second's connection drops on every try
+        result = await trakt.add(Feature.WATCHLIST, items[:5])
+        await r.faults({"method": "POST", "path": "/sync/watchlist", "drop": True, "times": 10})
+        failed = await trakt.add(Feature.WATCHLIST, items[5:])
+        await trakt.aclose()
+    assert len(result.ok) == 4
+    assert [r_ for _, r_ in result.unresolved] == ["not found on Trakt"]
+    assert len(failed.failed) == 1 and not failed.ok
+    frozen = json.loads((tmp_path / ".cw_state" / "trakt_watchlist.unresolved.json").read_text())
+    assert list(frozen) == ["movie:imdb:tt0000000"]
+
+
+@pytest.mark.anyio
+async def test_cap_filling_reports_unknown_items_and_uses_every_free_slot(tmp_path: Path) -> None:
+    async with rig(tmp_path, size=700, watchlist_limit=30) as r:
+        trakt = r.provider(batch_size=50)
+        current = len(await trakt.read(Feature.WATCHLIST))
+        listed = {(e["type"], e["trakt"]) for e in r.state_json()["watchlist"]}
+        new = [m for m in r.emu.catalog.movies if ("movie", m.trakt) not in listed][:40]
+        items = [Item(type=MediaType.MOVIE, ids={"imdb": "tt0000000"})]
+        items += [Item(type=MediaType.MOVIE, ids={"imdb": m.imdb}) for m in new]
+        result = await trakt.add(Feature.WATCHLIST, items)
+        final = len(await trakt.read(Feature.WATCHLIST))
+        await trakt.aclose()
+    reasons = [reason for _, reason in result.unresolved]
+    assert final == 30
+    assert reasons.count("not found on Trakt") == 1
+    assert len(result.ok) == 30 - current
+    assert len(result.ok) + len(result.unresolved) == len(items)
+    assert not {id(i) for i in result.ok} & {id(i) for i, _ in result.unresolved}

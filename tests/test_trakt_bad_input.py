@@ -33,7 +33,8 @@ class FakeTrakt:
         request = Request(scope, receive)
         key = f"{request.method} {request.url.path}"
         self.calls.append(key + ("?" + request.url.query if request.url.query else ""))
-        status, headers, body = self.routes.get(key, (404, {}, b'{"error":"not found"}'))
+        default = (200, {}, _json(ACTIVITIES)) if key == "GET /sync/last_activities" else (404, {}, b'{"error":"not found"}')
+        status, headers, body = self.routes.get(key, default)
         headers = {"content-type": "application/json", **headers}
         await Response(body, status_code=status, headers=headers)(scope, receive, send)
 
@@ -200,4 +201,18 @@ async def test_items_without_ids_are_frozen_not_sent(tmp_path: Path) -> None:
         fake.calls.clear()
         again = await trakt.add(Feature.WATCHLIST, items[1:])
         assert fake.calls == [] and len(again.unresolved) == 2
+        await trakt.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_redirect_or_empty_answer_to_a_write_is_not_success(tmp_path: Path) -> None:
+    async with fake_trakt() as (fake, url):
+        trakt = provider(settings_for(url), save_tokens(tmp_path))
+        items = [Item(type=MediaType.MOVIE, ids={"imdb": "tt0000001"})]
+        fake.routes["POST /sync/watchlist"] = (308, {"location": "/elsewhere"}, b"")
+        result = await trakt.add(Feature.WATCHLIST, items)
+        assert not result.ok and len(result.failed) == 1 and "308" in result.failed[0][1]
+        fake.routes["POST /sync/ratings"] = (201, {}, b"")
+        rated = await trakt.add(Feature.RATINGS, [Item(type=MediaType.MOVIE, ids={"imdb": "tt0000001"}, rating=7)])
+        assert not rated.ok and "no write summary" in rated.failed[0][1]
         await trakt.aclose()

@@ -25,9 +25,9 @@ import structlog
 log = structlog.get_logger("crosswatch.http")
 
 #: statuses that say "not done, try again later": safe to re-send even a non-idempotent write
-RETRY_SAFE = frozenset({429, 503})
-#: statuses worth retrying, but whose write may have been applied
-RETRY_UNSURE = frozenset({500, 502, 504, 520, 521, 522, 524})
+RETRY_SAFE = frozenset({429})
+#: statuses worth retrying, but whose write may have been applied (a proxy's 503 included)
+RETRY_UNSURE = frozenset({500, 502, 503, 504, 520, 521, 522, 524})
 
 
 class HttpError(Exception):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -11,7 +12,7 @@ import msgspec
 import structlog
 
 from crosswatch import __version__
-from crosswatch.http import HttpPolicy, RetryPolicy, policy_for, ratelimit_state
+from crosswatch.http import HttpError, HttpPolicy, RetryPolicy, policy_for, ratelimit_state
 from crosswatch.logging import register_secret
 from crosswatch.provider import file_prefix
 from crosswatch.state import StateDir
@@ -103,8 +104,14 @@ class TraktClient:
                 if not force and stale is not None and not on_disk.needs_refresh():
                     self._token = on_disk
                     return on_disk
-                tokens = await self._spend(on_disk)
-                await anyio.to_thread.run_sync(self.tokens.save, tokens)
+                # the refresh token is single-use: once it is sent, nothing may cancel us before
+                # the new pair is on disk (a shutdown, a sibling task failing), or the sign-in is lost
+                with anyio.CancelScope(shield=True) as shield:
+                    shield.deadline = anyio.current_time() + 3 * self.settings.timeout_s
+                    tokens = await self._spend(on_disk)
+                    await anyio.to_thread.run_sync(self.tokens.save, tokens)
+                if shield.cancelled_caught:
+                    raise TraktAuthError("refreshing the Trakt sign-in timed out; try again later")
                 self._token = tokens
                 log.info(
                     "trakt.token_refreshed", scope="TRAKT:auth", profile=self.profile, expires_at=tokens.expires_at
@@ -119,9 +126,18 @@ class TraktClient:
             "redirect_uri": "urn:ietf:wg:oauth:2.0:oob",
             "grant_type": "refresh_token",
         }
-        response = await self.request(
-            "POST", "/oauth/token", scope="TRAKT:auth", body=body, auth=False, base=self.settings.auth_url
-        )
+        try:  # re-sending a refresh token is never worse than not: it works or gets invalid_grant
+            response = await self.request(
+                "POST",
+                "/oauth/token",
+                scope="TRAKT:auth",
+                body=body,
+                auth=False,
+                base=self.settings.auth_url,
+                idempotent=True,
+            )
+        except HttpError as exc:
+            raise TraktAuthError(f"could not reach Trakt to refresh the sign-in ({exc}); try again later") from exc
         if response.status_code in (400, 401):
             error = _json_or_empty(response).get("error", "")
             raise TraktAuthError(
@@ -150,8 +166,10 @@ class TraktClient:
         content = msgspec.json.encode(body) if body is not None else None
         for attempt in (0, 1):
             extra = dict(headers or {})
+            used = None
             if auth:
                 extra["Authorization"] = f"Bearer {await self.access_token()}"
+                used = self._token  # refresh only if this one is still current after a 401
             response = await self.policy.send(
                 self.http(),
                 method,
@@ -164,7 +182,7 @@ class TraktClient:
             )
             if response.status_code == 401 and auth and attempt == 0:
                 log.warning("trakt.unauthorized", scope=scope, hint="refreshing the access token once")
-                await self.refresh(self._token, force=True)
+                await self.refresh(used, force=True)
                 continue
             return response
         return response
@@ -181,7 +199,7 @@ class TraktClient:
                 int(limit) if limit and limit.isdigit() else None,
                 response,
             )
-        if status >= 400:
+        if status >= 300:
             base = STATUS_MESSAGES.get(status) or f"Trakt answered HTTP {status}"
             if status == 429:
                 base += f" ({ratelimit_state(response.headers)})"
@@ -202,7 +220,7 @@ class TraktClient:
     async def get(self, path: str, *, scope: str, params: dict[str, Any] | None = None) -> Any:
         return self.check(await self.request("GET", path, scope=scope, params=params), f"GET {path}")
 
-    async def post(self, path: str, body: Any, *, scope: str, idempotent: bool = True) -> Any:
+    async def post(self, path: str, body: Any, *, scope: str, idempotent: bool) -> Any:
         response = await self.request("POST", path, scope=scope, body=body, idempotent=idempotent)
         return self.check(response, f"POST {path}")
 
@@ -213,11 +231,15 @@ class TraktClient:
         scope: str,
         params: dict[str, Any] | None = None,
         first_page: httpx.Response | None = None,
+        transform: Callable[[list[Any]], list[Any]] | None = None,
     ) -> list[Any]:
         """Every page of a paginated list, read concurrently; never a partial list.
 
-        ``first_page`` is page 1 when the caller already has it (a conditional GET).
+        ``first_page`` is page 1 when the caller already has it (a conditional GET);
+        ``transform`` turns each page's entries into results as the page arrives, so parsing
+        overlaps with the requests still in flight.
         """
+        convert = transform or (lambda entries: entries)
         limit = self.settings.page_size
         query = {**(params or {}), "page": 1, "limit": limit}
         response = first_page or await self.request("GET", path, scope=scope, params=query)
@@ -228,11 +250,12 @@ class TraktClient:
         total = _int_header(response, "x-pagination-item-count")
         if page_count is None:
             if len(first) < limit:
-                return first
+                return convert(first)
             raise TraktError(
                 f"GET {path}: a full page came without pagination headers; refusing a partial read", response
             )
-        pages: list[list[Any]] = [first] + [[] for _ in range(page_count - 1)]
+        counts = [len(first)] + [0] * max(page_count - 1, 0)
+        pages: list[list[Any]] = [convert(first)] + [[] for _ in range(page_count - 1)]
         numbers = iter(range(2, page_count + 1))
 
         async def worker() -> None:
@@ -241,15 +264,15 @@ class TraktClient:
                 data = self.check(reply, f"GET {path} page {number}")
                 if not isinstance(data, list):
                     raise TraktError(f"GET {path} page {number}: expected a list", reply)
-                pages[number - 1] = data
+                counts[number - 1] = len(data)
+                pages[number - 1] = convert(data)
 
         async with anyio.create_task_group() as tg:
             for _ in range(min(self.settings.read_workers, page_count - 1)):
                 tg.start_soon(worker)
-        items = [entry for page in pages for entry in page]
-        if total is not None and len(items) != total:
-            raise TraktError(f"GET {path}: read {len(items)} of {total} items (the list changed while reading?)")
-        return items
+        if total is not None and sum(counts) != total:
+            raise TraktError(f"GET {path}: read {sum(counts)} of {total} items (the list changed while reading?)")
+        return [entry for page in pages for entry in page]
 
 
 def token_from(data: Any, client_id: str) -> Tokens:

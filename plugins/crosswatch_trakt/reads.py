@@ -1,9 +1,11 @@
 """Reading present state from Trakt at the least cost: last_activities, the ETag shadow, index caches.
 
 An unchanged feature costs at most one request: the watchlist is one conditional GET
-(304 -> the shadow), ratings, history and progress come from their index files while the
-matching ``/sync/last_activities`` stamps have not moved. A read either returns the whole
-list or raises: a failed read never looks like an empty list.
+(304 -> the shadow) while its activity stamp has not moved; ratings, history and progress
+come from their index files while the matching ``/sync/last_activities`` stamps have not
+moved. A list read from the network is checked afterwards: if its activity stamps moved
+while the pages were read (entries may have shifted across pages), it is read again. A
+read either returns the whole list or raises: a failed read never looks like an empty list.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import anyio
+import httpx
 import msgspec
 import structlog
 
@@ -22,10 +26,12 @@ from crosswatch_trakt.mapping import parse_list
 
 log = structlog.get_logger("crosswatch.trakt")
 
-#: an index older than this is read again even when the stamps agree (a safety net)
+#: an index group older than this is read again even when the stamps agree (a safety net)
 INDEX_MAX_AGE_S = 6 * 3600
 #: how long one /sync/last_activities answer is trusted within a provider instance
 ACTIVITIES_TTL_S = 5.0
+#: how often a list that keeps changing while it is read is read again before giving up
+MAX_REREADS = 3
 
 #: per feature: activity group -> (endpoint, stamp key in that group)
 GROUPS: dict[Feature, dict[str, tuple[str, str]]] = {
@@ -44,22 +50,39 @@ GROUPS: dict[Feature, dict[str, tuple[str, str]]] = {
         "episodes": ("/sync/playback/episodes", "paused_at"),
     },
 }
+WATCHLIST_STAMPS = (
+    ("watchlist", "updated_at"),
+    ("movies", "watchlisted_at"),
+    ("shows", "watchlisted_at"),
+    ("seasons", "watchlisted_at"),
+    ("episodes", "watchlisted_at"),
+)
 
 
 class Shadow(msgspec.Struct, kw_only=True):
-    """``trakt_watchlist.shadow.json``: the last full watchlist and its ETag."""
+    """``trakt_watchlist.shadow.json``: the last full watchlist, its ETag and activity stamp."""
 
     etag: str
     read_at: int
+    stamp: str = ""
     items: list[Item]
 
 
 class Index(msgspec.Struct, kw_only=True):
-    """``trakt_<feature>.index.json``: the last read per activity group, with the group's stamp."""
+    """``trakt_<feature>.index.json``: the last read per activity group, with its stamp and time."""
 
-    read_at: int = 0
     stamps: dict[str, str | None] = {}
+    read_at: dict[str, int] = {}
     groups: dict[str, list[Item]] = {}
+
+
+def _stamp(activities: dict[str, Any], group: str, key: str) -> str | None:
+    value = (activities.get(group) or {}).get(key)
+    return value if isinstance(value, str) else None
+
+
+def _watchlist_stamp(activities: dict[str, Any]) -> str:
+    return "|".join(_stamp(activities, g, k) or "" for g, k in WATCHLIST_STAMPS)
 
 
 class Reader:
@@ -75,28 +98,46 @@ class Reader:
         """After our own writes the stamps move: ask again next time."""
         self._activities = None
 
-    async def activities(self) -> dict[str, Any]:
-        if self._activities is None or time.monotonic() - self._activities_at > ACTIVITIES_TTL_S:
+    async def activities(self, *, fresh: bool = False) -> dict[str, Any]:
+        if fresh or self._activities is None or time.monotonic() - self._activities_at > ACTIVITIES_TTL_S:
             data = await self.client.get("/sync/last_activities", scope="TRAKT:activities")
             if not isinstance(data, dict):
                 raise TraktError("GET /sync/last_activities: expected an object")
             self._activities, self._activities_at = data, time.monotonic()
         return self._activities
 
-    def _load(self, name: str, kind: type) -> Any:
-        try:
-            return self.state.read_json(name, None, type=kind | None)
-        except StateError as exc:  # corrupt: moved aside and reported; read afresh
-            log.error("trakt.cache_corrupt", file=name, error=str(exc))
-            return None
+    async def _load(self, name: str, kind: type) -> Any:
+        def load() -> Any:
+            try:
+                return self.state.read_json(name, None, type=kind | None)
+            except StateError as exc:  # corrupt: moved aside and reported; read afresh
+                log.error("trakt.cache_corrupt", file=name, error=str(exc))
+                return None
+
+        return await anyio.to_thread.run_sync(load)
+
+    async def _save(self, name: str, data: Any) -> None:
+        await anyio.to_thread.run_sync(lambda: self.state.write_json(name, data, pretty=False))
 
     async def read(self, feature: Feature) -> list[Item]:
         if feature == Feature.WATCHLIST:
             return await self.watchlist()
         return await self.indexed(feature)
 
-    async def _parse(self, data: list[Any], scope: str) -> list[Item]:
-        items, skipped = parse_list(data)
+    async def _read_list(self, path: str, scope: str, first_page: httpx.Response | None = None) -> list[Item]:
+        """A whole paginated list as Items; pages are parsed as they arrive."""
+        skipped = 0
+
+        def parse(entries: list[Any]) -> list[Item]:
+            nonlocal skipped
+            items, unknown = parse_list(entries)
+            skipped += unknown
+            return items
+
+        items = await self.client.get_pages(path, scope=scope, first_page=first_page, transform=parse)
+        entry_ids = [i.extra["id"] for i in items if "id" in i.extra]
+        if len(entry_ids) != len(set(entry_ids)):
+            raise _Moved(f"GET {path}: an entry came twice (the list moved while it was read)")
         if skipped:
             log.warning(
                 "trakt.skipped_unknown",
@@ -110,48 +151,82 @@ class Reader:
         """The whole watchlist; a 304 on the conditional first page serves the shadow."""
         scope = "TRAKT:watchlist"
         name = f"{self.client.prefix}_watchlist.shadow.json"
-        shadow: Shadow | None = self._load(name, Shadow)
-        headers = {}
-        if shadow and time.time() - shadow.read_at < INDEX_MAX_AGE_S:
-            headers["If-None-Match"] = shadow.etag
-        limit = self.client.settings.page_size
-        response = await self.client.request(
-            "GET", "/sync/watchlist", scope=scope, params={"page": 1, "limit": limit}, headers=headers
+        shadow: Shadow | None = await self._load(name, Shadow)
+        for attempt in range(MAX_REREADS + 1):
+            stamp = _watchlist_stamp(await self.activities(fresh=attempt > 0))
+            headers = {}
+            if shadow and shadow.stamp == stamp and time.time() - shadow.read_at < INDEX_MAX_AGE_S:
+                headers["If-None-Match"] = shadow.etag
+            limit = self.client.settings.page_size
+            response = await self.client.request(
+                "GET", "/sync/watchlist", scope=scope, params={"page": 1, "limit": limit}, headers=headers
+            )
+            if response.status_code == 304 and shadow:
+                log.debug("trakt.unchanged", scope=scope, source="etag shadow")
+                return shadow.items
+            try:
+                items = await self._read_list("/sync/watchlist", scope, first_page=response)
+                if _watchlist_stamp(await self.activities(fresh=True)) != stamp:
+                    raise _Moved("GET /sync/watchlist: the watchlist changed while it was read")
+            except _Moved as exc:
+                log.warning("trakt.reread", scope=scope, reason=str(exc), attempt=attempt + 1)
+                continue
+            etag = response.headers.get("etag")
+            if etag:
+                await self._save(name, Shadow(etag=etag, read_at=int(time.time()), stamp=stamp, items=items))
+            log.info("trakt.read", scope=scope, items=len(items))
+            return items
+        raise TraktError(
+            f"the Trakt watchlist kept changing while it was read ({MAX_REREADS + 1} tries); try again later"
         )
-        if response.status_code == 304 and shadow:
-            log.debug("trakt.unchanged", scope=scope, source="etag shadow")
-            return shadow.items
-        data = await self.client.get_pages("/sync/watchlist", scope=scope, first_page=response)
-        items = await self._parse(data, scope)
-        etag = response.headers.get("etag")
-        if etag:
-            self.state.write_json(name, Shadow(etag=etag, read_at=int(time.time()), items=items), pretty=False)
-        log.info("trakt.read", scope=scope, items=len(items))
-        return items
 
     async def indexed(self, feature: Feature) -> list[Item]:
         """Ratings, history or progress: groups whose activity stamp moved are read again."""
         scope = f"TRAKT:{feature}"
         name = f"{self.client.prefix}_{feature}.index.json"
-        index: Index = self._load(name, Index) or Index()
-        fresh = time.time() - index.read_at < INDEX_MAX_AGE_S
+        index: Index = await self._load(name, Index) or Index()
+        new = Index(stamps=dict(index.stamps), read_at=dict(index.read_at), groups=dict(index.groups))
         activities = await self.activities()
-        new = Index(read_at=index.read_at)
-        read_any = False
-        for group, (path, stamp_key) in GROUPS[feature].items():
-            stamp = (activities.get(group) or {}).get(stamp_key)
-            cached = index.groups.get(group)
-            if fresh and stamp and cached is not None and index.stamps.get(group) == stamp:
-                new.groups[group] = cached
-            else:
-                new.groups[group] = await self._parse(await self.client.get_pages(path, scope=scope), scope)
-                new.read_at = int(time.time())
-                read_any = True
-            new.stamps[group] = stamp
-        items = [item for group in new.groups.values() for item in group]
-        if read_any:
-            self.state.write_json(name, new, pretty=False)
-            log.info("trakt.read", scope=scope, items=len(items))
+        stale = []
+        for group, (_path, key) in GROUPS[feature].items():
+            stamp = _stamp(activities, group, key)
+            fresh = time.time() - index.read_at.get(group, 0) < INDEX_MAX_AGE_S
+            if not (fresh and stamp and group in index.groups and index.stamps.get(group) == stamp):
+                stale.append(group)
+        for attempt in range(MAX_REREADS + 1):
+            if not stale:
+                break
+            try:
+                for group in stale:
+                    new.groups[group] = await self._read_list(GROUPS[feature][group][0], scope)
+                after = await self.activities(fresh=True)
+                moved = [
+                    g
+                    for g in stale
+                    if _stamp(after, g, GROUPS[feature][g][1]) != _stamp(activities, g, GROUPS[feature][g][1])
+                ]
+                if moved:
+                    raise _Moved(f"{', '.join(moved)} changed while read")
+            except _Moved as exc:
+                log.warning("trakt.reread", scope=scope, reason=str(exc), attempt=attempt + 1)
+                activities = await self.activities()
+                continue
+            for group in stale:
+                new.stamps[group] = _stamp(activities, group, GROUPS[feature][group][1])
+                new.read_at[group] = int(time.time())
+            await self._save(name, new)
+            break
+        else:
+            raise TraktError(
+                f"Trakt {feature} kept changing while it was read ({MAX_REREADS + 1} tries); try again later"
+            )
+        items = [item for group in GROUPS[feature] for item in new.groups.get(group, [])]
+        if stale:
+            log.info("trakt.read", scope=scope, items=len(items), groups_read=stale)
         else:
             log.debug("trakt.unchanged", scope=scope, source="index")
         return items
+
+
+class _Moved(Exception):
+    """The list changed while its pages were read."""

@@ -11,10 +11,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import anyio
 import msgspec
 import structlog
 
-from crosswatch.http import OutcomeUnknown
+from crosswatch.http import HttpError, OutcomeUnknown
 from crosswatch.model import Feature, Item, MediaType, item_key
 from crosswatch.provider import WriteResult
 from crosswatch.unresolved import UnresolvedStore
@@ -87,52 +88,22 @@ class Writer:
 
     async def _write(self, feature: Feature, items: Sequence[Item], *, remove: bool) -> WriteResult:
         scope = f"TRAKT:{feature}"
-        todo, frozen = self.unresolved.split(feature, items)
+        todo, frozen = await anyio.to_thread.run_sync(self.unresolved.split, feature, items)
         result = WriteResult(unresolved=[(i, "frozen earlier (crosswatch unresolved list)") for i in frozen])
-        if feature == Feature.HISTORY and not remove and todo:
-            # Trakt keeps every play it is sent: plays already there (a re-run after a
-            # half-failed write) are reported as done, never sent twice
-            todo, present = await self._not_yet_there(todo)
-            if present:
-                log.info("trakt.already_there", scope=scope, skipped=len(present), sending=len(todo))
-                result.ok.extend(present)
-        batches = self._batches(todo)
-        number_fallback = self.client.settings.history.number_fallback
-        path = PATHS[feature] + ("/remove" if remove else "")
-        for index, batch in enumerate(batches):
-            payload, refused = build_payload(batch, feature, number_fallback=number_fallback, remove=remove)
-            result.unresolved.extend(refused)
-            sendable = [i for i in batch if all(i is not r for r, _ in refused)]
-            if not sendable:
-                continue
-            try:
-                if feature == Feature.HISTORY and not remove:
-                    summary = await self._add_plays(path, payload, sendable)
-                else:
-                    summary = await self.client.post(path, payload, scope=scope, idempotent=True)
-            except AccountLimit as exc:
-                rest = sendable + [i for later in batches[index + 1 :] for i in later]
-                taken = await self._fill_room(feature, path, rest, exc)
-                result.ok.extend(taken)
-                frozen_now = rest[len(taken) :]
-                reason = f"Trakt account limit reached (420{f', limit {exc.limit}' if exc.limit else ''}; VIP lifts it)"
-                log.warning(
-                    "trakt.account_limit", scope=scope, added=len(taken), frozen=len(frozen_now), limit=exc.limit
-                )
-                result.unresolved.extend((i, reason) for i in frozen_now)
-                break
-            except TraktError as exc:
-                log.error("trakt.write_failed", scope=scope, items=len(sendable), error=str(exc))
-                result.failed.extend((i, str(exc)) for i in sendable)
-                continue
-            finally:
-                self.on_write()
-            ok, missing = match_sent(sendable, summary_not_found(summary))
-            result.ok.extend(ok)
-            result.unresolved.extend((i, "not found on Trakt") for i in missing)
-        if result.unresolved:
-            fresh = [(i, r) for i, r in result.unresolved if not r.startswith("frozen earlier")]
-            self.unresolved.freeze(feature, fresh)
+        fresh: list[tuple[Item, str]] = []  # frozen by this call
+        try:
+            if feature == Feature.HISTORY and not remove and todo:
+                # Trakt keeps every play it is sent: plays already there (a re-run after a
+                # half-failed write) are reported as done, never sent twice
+                todo, present = await self._not_yet_there(todo)
+                if present:
+                    log.info("trakt.already_there", scope=scope, skipped=len(present), sending=len(todo))
+                    result.ok.extend(present)
+            await self._send_batches(feature, todo, remove, result, fresh)
+        finally:  # whatever happened, what Trakt refused stays frozen
+            result.unresolved.extend(fresh)
+            if fresh:
+                await anyio.to_thread.run_sync(self.unresolved.freeze, feature, fresh)
         if feature == Feature.HISTORY and not remove and result.ok and self.client.settings.history.add_collections:
             await self._collect(result.ok)
         log.info(
@@ -145,23 +116,83 @@ class Writer:
         )
         return result
 
-    async def _fill_room(self, feature: Feature, path: str, items: list[Item], exc: AccountLimit) -> list[Item]:
-        """After a 420, send what still fits under the cap; returns the items taken."""
+    async def _send_batches(
+        self, feature: Feature, todo: list[Item], remove: bool, result: WriteResult, fresh: list[tuple[Item, str]]
+    ) -> None:
+        scope = f"TRAKT:{feature}"
+        batches = self._batches(todo)
+        number_fallback = self.client.settings.history.number_fallback
+        path = PATHS[feature] + ("/remove" if remove else "")
+        for index, batch in enumerate(batches):
+            payload, refused = build_payload(batch, feature, number_fallback=number_fallback, remove=remove)
+            fresh.extend(refused)
+            sendable = [i for i in batch if all(i is not r for r, _ in refused)]
+            if not sendable:
+                continue
+            try:
+                if feature == Feature.HISTORY and not remove:
+                    summary = await self._add_plays(path, payload, sendable)
+                else:
+                    summary = await self.client.post(path, payload, scope=scope, idempotent=True)
+                if not isinstance(summary, dict):
+                    raise TraktError(f"POST {path}: Trakt sent no write summary")
+            except AccountLimit as exc:
+                rest = sendable + [i for later in batches[index + 1 :] for i in later]
+                taken, lost, refused_now = await self._fill_room(feature, path, rest, exc)
+                result.ok.extend(taken)
+                fresh.extend((i, "not found on Trakt") for i in lost)
+                fresh.extend(refused_now)
+                settled = {id(i) for i in taken + lost} | {id(i) for i, _ in refused_now}
+                reason = f"Trakt account limit reached (420{f', limit {exc.limit}' if exc.limit else ''}; VIP lifts it)"
+                capped = [i for i in rest if id(i) not in settled]
+                fresh.extend((i, reason) for i in capped)
+                log.warning("trakt.account_limit", scope=scope, added=len(taken), frozen=len(capped), limit=exc.limit)
+                return
+            except HttpError as exc:
+                log.error("trakt.write_failed", scope=scope, items=len(sendable), error=str(exc))
+                result.failed.extend((i, str(exc)) for i in sendable)
+                continue
+            finally:
+                self.on_write()
+            ok, missing = match_sent(sendable, summary_not_found(summary))
+            result.ok.extend(ok)
+            fresh.extend((i, "not found on Trakt") for i in missing)
+
+    async def _fill_room(
+        self, feature: Feature, path: str, items: list[Item], exc: AccountLimit
+    ) -> tuple[list[Item], list[Item], list[tuple[Item, str]]]:
+        """After a 420, send what still fits under the cap: (taken, not found, refused) items.
+
+        Items Trakt does not know free their slot again, so the room is refilled a few times.
+        """
+        taken: list[Item] = []
+        lost: list[Item] = []
+        refused: list[tuple[Item, str]] = []
         if exc.limit is None or remove_path(path):
-            return []
+            return taken, lost, refused
         room = exc.limit - await self.count(feature)
-        if room <= 0:
-            return []
-        fits = items[:room]
-        payload, _ = build_payload(fits, feature, number_fallback=self.client.settings.history.number_fallback)
-        try:
-            summary = await self.client.post(path, payload, scope=f"TRAKT:{feature}", idempotent=True)
-        except TraktError:
-            return []
-        finally:
-            self.on_write()
-        ok, _ = match_sent(fits, summary_not_found(summary))
-        return ok
+        queue = list(items)
+        number_fallback = self.client.settings.history.number_fallback
+        for _ in range(5):
+            if room <= 0 or not queue:
+                break
+            chunk, queue = queue[:room], queue[room:]
+            payload, no_ids = build_payload(chunk, feature, number_fallback=number_fallback)
+            refused.extend(no_ids)
+            fits = [i for i in chunk if all(i is not r for r, _ in no_ids)]
+            if not fits:
+                continue
+            try:
+                summary = await self.client.post(path, payload, scope=f"TRAKT:{feature}", idempotent=True)
+            except HttpError:
+                break
+            finally:
+                self.on_write()
+            ok, missing = match_sent(fits, summary_not_found(summary))
+            taken.extend(ok)
+            lost.extend(missing)
+            room -= len(ok)
+        return taken, lost, refused
 
     async def _add_plays(self, path: str, payload: dict[str, Any], batch: list[Item]) -> Any:
         """Send one batch of plays; on an unknown outcome read back and send only what is missing."""
@@ -227,7 +258,7 @@ class Writer:
             body = {"ids": [i.extra["id"] for i in batch]}
             try:
                 summary = await self.client.post("/sync/history/remove", body, scope=scope, idempotent=True)
-            except TraktError as exc:
+            except HttpError as exc:
                 result.failed.extend((i, str(exc)) for i in batch)
                 continue
             finally:
@@ -257,7 +288,7 @@ class Writer:
             )
             try:
                 await self.client.post("/sync/collection", payload, scope="TRAKT:collection", idempotent=True)
-            except TraktError as exc:  # the plays are in; a collection failure is only reported
+            except HttpError as exc:  # the plays are in; a collection failure is only reported
                 log.warning("trakt.collection_failed", scope="TRAKT:collection", items=len(batch), error=str(exc))
             finally:
                 self.on_write()
@@ -284,7 +315,7 @@ class Writer:
             try:
                 await self.client.post("/scrobble/pause", body, scope="TRAKT:progress", idempotent=True)
                 result.ok.append(item)
-            except TraktError as exc:
+            except HttpError as exc:
                 result.failed.append((item, str(exc)))
             finally:
                 self.on_write()
@@ -302,7 +333,7 @@ class Writer:
                 if response.status_code != 404:
                     self.client.check(response, f"DELETE /sync/playback/{playback}")
                 result.ok.append(item)
-            except TraktError as exc:
+            except HttpError as exc:
                 result.failed.append((item, str(exc)))
             finally:
                 self.on_write()
