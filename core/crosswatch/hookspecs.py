@@ -42,6 +42,15 @@ def crosswatch_config_sections() -> Sequence[ConfigSection]:
     """
 
 
+@hookspec
+def crosswatch_emulators() -> dict[str, str] | None:
+    """Return ``{name: "module:function"}`` for ``crosswatch emulator <name> [args...]``.
+
+    The function takes the remaining command-line arguments and returns an exit code; it
+    prints a config block pointing crosswatch at the emulator first, then serves.
+    """
+
+
 # -- capture ----------------------------------------------------------------------------
 
 

@@ -82,7 +82,6 @@ class ProviderSpec:
     title: str = ""
     config_section: str = ""  # default: id.lower()
     auth: Callable[[AuthContext], Awaitable[None]] | None = None  # the sign-in flow
-    emulator: str = ""  # "module:function" taking argv, for ``crosswatch emulator <section>``
 
     @property
     def section(self) -> str:

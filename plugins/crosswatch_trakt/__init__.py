@@ -39,9 +39,13 @@ def crosswatch_register_providers(register: Callable[[ProviderSpec], None]) -> N
             FEATURES,
             title="Trakt",
             auth=_sign_in,
-            emulator="crosswatch_trakt.emulator.cli:main",
         )
     )
+
+
+@hookimpl
+def crosswatch_emulators() -> dict[str, str]:
+    return {"trakt": "crosswatch_trakt.emulator.cli:main"}
 
 
 @hookimpl

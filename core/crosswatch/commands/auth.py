@@ -1,4 +1,4 @@
-"""``crosswatch auth PROVIDER`` and ``crosswatch emulator PROVIDER``: both found through the plugins."""
+"""``crosswatch auth PROVIDER`` and ``crosswatch emulator NAME``: both found through the plugins."""
 
 from __future__ import annotations
 
@@ -46,12 +46,13 @@ def cmd_auth(args: argparse.Namespace) -> int:
 def cmd_emulator(args: argparse.Namespace) -> int:
     quiet_logging(args)
     host = plugin_host(config_dir(args))
-    spec = _spec(host, args.provider)
-    if spec is None or not spec.emulator:
-        specs = [host.providers.get(p) for p in host.providers.ids()]
-        known = sorted(s.section for s in specs if s.emulator)
-        return fail(f"no emulator for {args.provider!r} (available: {', '.join(known) or 'none'})")
-    module_name, _, func = spec.emulator.partition(":")
+    emulators: dict[str, str] = {}
+    for _plugin, found in host.call_each("crosswatch_emulators"):
+        emulators.update(found or {})
+    target = emulators.get(args.provider.lower())
+    if target is None:
+        return fail(f"no emulator {args.provider!r} (available: {', '.join(sorted(emulators)) or 'none'})")
+    module_name, _, func = target.partition(":")
     main = getattr(importlib.import_module(module_name), func)
     sys.stdout.flush()
     return int(main(list(args.args)) or 0)
