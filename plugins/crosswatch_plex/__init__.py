@@ -1,7 +1,7 @@
 """The built-in Plex plugin (provider ``PLEX``), loaded through the ``crosswatch`` entry point.
 
-This release declares the ``[plex]`` config section; the adapter and the emulator are built
-on top of it.
+This release declares the ``[plex]`` config section and ships the Plex emulator
+(``crosswatch emulator plex``); the adapter is built on top of them.
 """
 
 from __future__ import annotations
@@ -14,3 +14,8 @@ from crosswatch_plex.config import PlexSettings
 @hookimpl
 def crosswatch_config_sections() -> list[ConfigSection]:
     return [ConfigSection("plex", PlexSettings)]
+
+
+@hookimpl
+def crosswatch_emulators() -> dict[str, str]:
+    return {"plex": "crosswatch_plex.emulator.cli:main"}
