@@ -8,7 +8,7 @@ a plugin overrides it with ``@hookimpl(tryfirst=True)``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from crosswatch.bus import BusView
     from crosswatch.config import Config, ConfigSection
     from crosswatch.model import Feature, Item
-    from crosswatch.provider import ProviderSpec
+    from crosswatch.provider import AuthContext, ProviderSpec
     from crosswatch.services import ServiceContext
 
 hookspec = pluggy.HookspecMarker("crosswatch")
@@ -39,6 +39,14 @@ def crosswatch_config_sections() -> Sequence[ConfigSection]:
     """Return the config sections this plugin owns (``[plex]``, ...) with their msgspec schema.
 
     Sections marked ``profiles=True`` accept ``[<section>.profiles.<name>]`` overrides.
+    """
+
+
+@hookspec
+def crosswatch_auth_flows() -> dict[str, Callable[[AuthContext], Awaitable[None]]] | None:
+    """Return ``{section: sign_in}`` for ``crosswatch auth <section>`` (Trakt device code, Plex PIN).
+
+    ``sign_in(ctx)`` talks to the person through ``ctx.say`` and saves what it gets in ``ctx.state``.
     """
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -81,7 +81,6 @@ class ProviderSpec:
     features: Mapping[Feature, FeatureSupport]
     title: str = ""
     config_section: str = ""  # default: id.lower()
-    auth: Callable[[AuthContext], Awaitable[None]] | None = None  # the sign-in flow
 
     @property
     def section(self) -> str:

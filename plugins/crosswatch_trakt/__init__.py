@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from crosswatch import hookimpl
 from crosswatch.config import ConfigSection
@@ -38,9 +38,13 @@ def crosswatch_register_providers(register: Callable[[ProviderSpec], None]) -> N
             _build,
             FEATURES,
             title="Trakt",
-            auth=_sign_in,
         )
     )
+
+
+@hookimpl
+def crosswatch_auth_flows() -> dict[str, Callable[[AuthContext], Awaitable[None]]]:
+    return {"trakt": _sign_in}
 
 
 @hookimpl

@@ -5,41 +5,41 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Awaitable, Callable
 
 import anyio
 
 from crosswatch.commands.common import config_dir, fail, plugin_host, quiet_logging
 from crosswatch.config import ConfigError, load_config
 from crosswatch.http import HttpError
-from crosswatch.plugins import PluginHost
-from crosswatch.provider import AuthContext, ProviderSpec
+from crosswatch.provider import AuthContext
 from crosswatch.state import StateDir
-
-
-def _spec(host: PluginHost, section: str) -> ProviderSpec | None:
-    return host.providers.by_section(section.lower())
 
 
 def cmd_auth(args: argparse.Namespace) -> int:
     quiet_logging(args)
     folder = config_dir(args)
     host = plugin_host(folder)
-    spec = _spec(host, args.provider)
-    if spec is None or spec.auth is None:
-        return fail(f"no provider {args.provider!r} with a sign-in flow (crosswatch plugins list shows the providers)")
+    flows: dict[str, Callable[[AuthContext], Awaitable[None]]] = {}
+    for _plugin, found in host.call_each("crosswatch_auth_flows"):
+        flows.update(found or {})
+    section = args.provider.lower()
+    sign_in = flows.get(section)
+    if sign_in is None:
+        return fail(f"no sign-in for {args.provider!r} (available: {', '.join(sorted(flows)) or 'none'})")
     try:
         config = load_config(folder, host.sections())
-        section = config.sections[spec.section]
-        if args.profile not in section.profiles:
-            return fail(f"[{spec.section}] has no profile {args.profile!r}")
+        profiles = config.sections[section].profiles
+        if args.profile not in profiles:
+            return fail(f"[{section}] has no profile {args.profile!r}")
         state = StateDir(folder)
         state.ensure()
-        ctx = AuthContext(args.profile, section.profiles[args.profile], state, lambda text: print(text, flush=True))
-        anyio.run(spec.auth, ctx)
+        ctx = AuthContext(args.profile, profiles[args.profile], state, lambda text: print(text, flush=True))
+        anyio.run(sign_in, ctx)
     except ConfigError as exc:
         return fail(exc)
     except HttpError as exc:
-        return fail(f"{spec.title or spec.id} sign-in failed: {exc}")
+        return fail(f"{section} sign-in failed: {exc}")
     return 0
 
 

@@ -1,0 +1,63 @@
+"""Who crosswatch is to Plex: a stable client identifier and the signed-in token (``.cw_state``, 0600)."""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+
+from crosswatch import __version__
+from crosswatch.logging import register_secret
+from crosswatch.provider import file_prefix
+from crosswatch.state import StateDir
+
+PRODUCT = "crosswatch"
+
+
+class PlexAccount(msgspec.Struct, kw_only=True):
+    """``plex.tokens.json``: the plex.tv account token of one profile."""
+
+    token: str
+    client_id: str
+    username: str = ""
+    account_id: int | None = None
+
+
+class PlexIdentity:
+    """The client identifier (kept for ever, as Plex lists it as a device) and the account token."""
+
+    def __init__(self, state: StateDir, profile: str = "default") -> None:
+        self.state = state
+        prefix = file_prefix("PLEX", profile)
+        self.client_file = f"{prefix}.client.json"
+        self.token_file = f"{prefix}.tokens.json"
+
+    def client_id(self) -> str:
+        """This install's ``X-Plex-Client-Identifier``, created once."""
+
+        def ensure(current: dict | None) -> dict:
+            return current if current and current.get("client_id") else {"client_id": f"crosswatch-{uuid.uuid4()}"}
+
+        return self.state.update_json(self.client_file, ensure, None)["client_id"]
+
+    def headers(self, client_id: str, token: str | None = None) -> dict[str, str]:
+        headers = {
+            "X-Plex-Product": PRODUCT,
+            "X-Plex-Version": __version__,
+            "X-Plex-Client-Identifier": client_id,
+            "X-Plex-Device-Name": PRODUCT,
+            "Accept": "application/json",
+        }
+        if token:
+            headers["X-Plex-Token"] = token
+        return headers
+
+    def load(self) -> PlexAccount | None:
+        account = self.state.read_json(self.token_file, None, type=PlexAccount | None)
+        if account is not None:
+            register_secret(account.token)
+        return account
+
+    def save(self, account: PlexAccount) -> None:
+        register_secret(account.token)
+        self.state.write_json(self.token_file, account)
