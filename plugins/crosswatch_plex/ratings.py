@@ -12,7 +12,7 @@ import anyio
 import msgspec
 
 from crosswatch.model import Item
-from crosswatch_plex.client import PlexClient
+from crosswatch_plex.client import PlexClient, PlexError
 from crosswatch_plex.mapping import iso, metadata_items, rating_of, to_item
 
 SECTION_TYPES = {"movie": (1,), "show": (2, 3, 4)}
@@ -26,15 +26,18 @@ async def library_sections(client: PlexClient, wanted: list[int]) -> list[dict[s
     return [d for d in sections if not wanted or int(d["key"]) in wanted]
 
 
-async def hydrate(client: PlexClient, keys: set[str]) -> dict[str, dict[str, Any]]:
+async def hydrate(client: PlexClient, keys: set[str], scope: str = "PLEX") -> dict[str, dict[str, Any]]:
     """Metadata (with ``Guid[]``) of ``keys``, fetched in batches at the policy's concurrency."""
     found: dict[str, dict[str, Any]] = {}
     ordered = sorted(k for k in keys if k)
 
     async def fetch(batch: list[str]) -> None:
-        body = await client.get(
-            f"/library/metadata/{','.join(batch)}", params={"includeGuids": 1}, scope="PLEX:ratings"
-        )
+        try:
+            body = await client.get(f"/library/metadata/{','.join(batch)}", params={"includeGuids": 1}, scope=scope)
+        except PlexError as exc:
+            if exc.status != 404:
+                raise
+            return  # none of these is known any more: the caller reports them as missing
         for meta in metadata_items(body):
             found[str(meta.get("ratingKey"))] = meta
 
@@ -56,7 +59,9 @@ async def read_ratings(client: PlexClient) -> list[Item]:
             )
             rated += [{"librarySectionID": int(section["key"]), **entry} for entry in entries]
     show_key = {"episode": "grandparentRatingKey", "season": "parentRatingKey"}
-    shows = await hydrate(client, {str(m.get(show_key[m["type"]], "")) for m in rated if m.get("type") in show_key})
+    shows = await hydrate(
+        client, {str(m.get(show_key[m["type"]], "")) for m in rated if m.get("type") in show_key}, "PLEX:ratings"
+    )
     items = []
     for meta in rated:
         rating = rating_of(meta)

@@ -1,0 +1,117 @@
+"""Reading Plex play history for the selected user, with external ids, filtered as configured.
+
+Rows come from ``/status/sessions/history/all`` (one row per play); each played item is
+hydrated once for its ``Guid[]`` (and an episode's show for the show's ids). Options:
+``plex.history.libraries``, ``plex.history_ignore_local_guid``,
+``plex.history_ignore_guid_prefixes``, ``plex.history_require_external_ids`` and
+``plex.history.include_marked_watched`` (owner only, add-only, only items with a timestamp).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from crosswatch.model import Item
+from crosswatch_plex.client import PlexClient, PlexError
+from crosswatch_plex.guids import EXTERNAL
+from crosswatch_plex.mapping import iso, to_item
+from crosswatch_plex.ratings import hydrate, library_sections
+
+OWNER = 1
+
+
+@dataclass
+class HistoryRead:
+    """The plays read, and those left out with the reason (for the unresolved file)."""
+
+    plays: list[Item] = field(default_factory=list)
+    skipped: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+
+
+async def account_id(client: PlexClient) -> int:
+    """The PMS account whose history is read: ``plex.user`` (title or id), else the owner."""
+    wanted = client.settings.user.strip()
+    if not wanted:
+        return OWNER
+    body = (await client.get("/accounts", scope="PLEX:history")).get("MediaContainer", {})
+    for account in body.get("Account") or ():
+        if wanted in (str(account.get("id")), account.get("name"), account.get("title")):
+            return int(account["id"])
+    raise PlexError(f"plex.user {wanted!r} is not an account of this server (see /accounts)")
+
+
+def _excluded(meta: dict[str, Any], item: Item, client: PlexClient) -> str | None:
+    settings = client.settings
+    guid = str(meta.get("guid") or "")
+    if any(guid.startswith(prefix) for prefix in settings.history_ignore_guid_prefixes):
+        return f"guid {guid.split('://', 1)[0]}:// is ignored (plex.history_ignore_guid_prefixes)"
+    has_external = any(k in item.ids or k in item.show_ids for k in EXTERNAL)
+    if settings.history_ignore_local_guid and item.extra.get("local_only"):
+        return "local:// item (plex.history_ignore_local_guid)"
+    if settings.history_require_external_ids and not has_external:
+        return "no IMDb, TMDB or TVDB id (plex.history_require_external_ids)"
+    return None
+
+
+async def read_history(client: PlexClient) -> HistoryRead:
+    """Every play of the selected user in the whitelisted libraries, as Items with ``watched_at``."""
+    account = await account_id(client)
+    libraries = set(client.settings.history.libraries)
+    rows = await client.get_all(
+        "/status/sessions/history/all", params={"accountID": account, "sort": "viewedAt:desc"}, scope="PLEX:history"
+    )
+    rows = [r for r in rows if not libraries or int(r.get("librarySectionID") or 0) in libraries]
+    metas = await hydrate(client, {str(r.get("ratingKey")) for r in rows}, "PLEX:history")
+    shows = await hydrate(
+        client,
+        {str(m.get("grandparentRatingKey")) for m in metas.values() if m.get("type") == "episode"},
+        "PLEX:history",
+    )
+    result = HistoryRead()
+    seen: set[tuple[str, str | None]] = set()
+    for row in rows:
+        meta = metas.get(str(row.get("ratingKey")))
+        if meta is None:
+            result.skipped.append((row, "Plex no longer knows this item (metadata 404)"))
+            continue
+        item = to_item(meta, show=shows.get(str(meta.get("grandparentRatingKey"))))
+        if item is None:
+            continue
+        reason = _excluded(meta, item, client)
+        if reason:
+            result.skipped.append((row, reason))
+            continue
+        when = iso(row.get("viewedAt"))
+        extra = {**item.extra, "historyKey": row.get("historyKey"), "account": account}
+        result.plays.append(msgspec.structs.replace(item, watched_at=when, extra=extra))
+        seen.add((item.extra["ratingKey"], when))
+    if client.settings.history.include_marked_watched and account == OWNER:
+        await _add_marked_watched(client, libraries, {rk for rk, _ in seen}, result)
+    return result
+
+
+async def _add_marked_watched(client: PlexClient, libraries: set[int], played: set[str], result: HistoryRead) -> None:
+    """Owner only: items Plex counts as watched without a play row, when they carry a timestamp."""
+    for section in await library_sections(client, sorted(libraries)):
+        kind = 1 if section["type"] == "movie" else 4
+        entries = await client.get_all(
+            f"/library/sections/{section['key']}/all",
+            params={"type": kind, "includeGuids": 1, "viewCount>>": 0},
+            scope="PLEX:history",
+        )
+        shows = await hydrate(
+            client, {str(e.get("grandparentRatingKey")) for e in entries if kind == 4}, "PLEX:history"
+        )
+        for meta in entries:
+            if str(meta.get("ratingKey")) in played:
+                continue
+            when = iso(meta.get("lastViewedAt"))
+            item = to_item(meta, show=shows.get(str(meta.get("grandparentRatingKey"))))
+            if item is None or when is None:
+                continue  # without a timestamp a marked-watched item cannot become a play
+            if _excluded(meta, item, client) is None:
+                extra = {**item.extra, "marked_watched": True, "account": OWNER}
+                result.plays.append(msgspec.structs.replace(item, watched_at=when, extra=extra))
