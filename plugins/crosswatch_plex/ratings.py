@@ -26,14 +26,17 @@ async def library_sections(client: PlexClient, wanted: list[int]) -> list[dict[s
     return [d for d in sections if not wanted or int(d["key"]) in wanted]
 
 
-async def hydrate(client: PlexClient, keys: set[str], scope: str = "PLEX") -> dict[str, dict[str, Any]]:
+async def hydrate(
+    client: PlexClient, keys: set[str], scope: str = "PLEX", base: str | None = None
+) -> dict[str, dict[str, Any]]:
     """Metadata (with ``Guid[]``) of ``keys``, fetched in batches at the policy's concurrency."""
     found: dict[str, dict[str, Any]] = {}
     ordered = sorted(k for k in keys if k)
 
     async def fetch(batch: list[str]) -> None:
         try:
-            body = await client.get(f"/library/metadata/{','.join(batch)}", params={"includeGuids": 1}, scope=scope)
+            path = f"/library/metadata/{','.join(batch)}"
+            body = await client.get(path, base=base, params={"includeGuids": 1}, scope=scope)
         except PlexError as exc:
             if exc.status != 404:
                 raise
