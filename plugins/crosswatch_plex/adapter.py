@@ -1,0 +1,90 @@
+"""Provider ``PLEX``: watchlist (Discover), history, ratings and progress of one Plex profile."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import anyio
+
+from crosswatch.model import Feature, Item
+from crosswatch.provider import ProviderContext, WriteResult, file_prefix
+from crosswatch.unresolved import UnresolvedStore
+from crosswatch_plex.client import PlexClient
+from crosswatch_plex.history import read_history
+from crosswatch_plex.library import LibraryIndex
+from crosswatch_plex.progress import read_progress
+from crosswatch_plex.ratings import read_ratings
+from crosswatch_plex.watchlist import read_watchlist
+from crosswatch_plex.writes import PlexWriter
+
+#: library item types each feature's writes look in (1 movie, 2 show, 3 season, 4 episode)
+WRITE_KINDS = {Feature.RATINGS: (1, 2, 3, 4), Feature.HISTORY: (1, 4), Feature.PROGRESS: (1, 4)}
+
+
+class PlexProvider:
+    """One Plex profile."""
+
+    id = "PLEX"
+
+    def __init__(self, ctx: ProviderContext) -> None:
+        self.profile = ctx.profile
+        self.settings = ctx.settings
+        self.client = PlexClient(ctx.settings, ctx.state, ctx.profile)
+        self.unresolved = UnresolvedStore(ctx.state, file_prefix("PLEX", ctx.profile))
+        self.writer = PlexWriter(self.client, self._index)
+        self._indexes: dict[Feature, LibraryIndex] = {}
+
+    async def _index(self, feature: Feature) -> LibraryIndex:
+        if feature not in self._indexes:
+            libraries = {
+                Feature.RATINGS: self.settings.ratings.libraries,
+                Feature.HISTORY: self.settings.history.libraries,
+                Feature.PROGRESS: self.settings.progress.libraries,
+            }[feature]
+            self._indexes[feature] = await LibraryIndex.build(self.client, libraries, WRITE_KINDS[feature])
+        return self._indexes[feature]
+
+    async def read(self, feature: Feature) -> list[Item]:
+        feature = Feature(feature)
+        if feature == Feature.WATCHLIST:
+            return await read_watchlist(self.client)
+        if feature == Feature.RATINGS:
+            return await read_ratings(self.client)
+        if feature == Feature.PROGRESS:
+            return await read_progress(self.client)
+        read = await read_history(self.client)
+        return read.plays
+
+    async def add(self, feature: Feature, items: Sequence[Item]) -> WriteResult:
+        feature = Feature(feature)
+        todo, frozen = await anyio.to_thread.run_sync(self.unresolved.split, str(feature), items)
+        if feature == Feature.WATCHLIST:
+            result = await self.writer.watchlist(todo, remove=False)
+        elif feature == Feature.RATINGS:
+            result = await self.writer.rate(todo)
+        elif feature == Feature.HISTORY:
+            result = await self.writer.mark_watched(todo)
+        else:
+            result = await self.writer.set_progress(todo)
+        return await self._finish(feature, result, frozen)
+
+    async def remove(self, feature: Feature, items: Sequence[Item]) -> WriteResult:
+        feature = Feature(feature)
+        if feature == Feature.PROGRESS:
+            return WriteResult(failed=[(i, "Plex cannot clear a resume position") for i in items])
+        if feature == Feature.WATCHLIST:
+            result = await self.writer.watchlist(items, remove=True)
+        elif feature == Feature.RATINGS:
+            result = await self.writer.rate(items, clear=True)
+        else:
+            result = await self.writer.remove_plays(items)
+        return await self._finish(feature, result, [])
+
+    async def _finish(self, feature: Feature, result: WriteResult, frozen: list[Item]) -> WriteResult:
+        if result.unresolved:
+            await anyio.to_thread.run_sync(self.unresolved.freeze, str(feature), result.unresolved)
+        result.unresolved.extend((i, "frozen earlier (crosswatch unresolved list)") for i in frozen)
+        return result
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
