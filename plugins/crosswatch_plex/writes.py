@@ -25,7 +25,10 @@ NOT_IN_LIBRARY = "not in the Plex library (no matching IMDb/TMDB/TVDB id)"
 
 
 class PlexWriter:
-    """Writes of one Plex profile; ``index`` finds library items by external ids."""
+    """Writes of one Plex profile; ``index`` finds library items by external ids.
+
+    Library writes run ``plex.rating_workers`` (ratings) or ``plex.history_workers`` at a time.
+    """
 
     def __init__(self, client: PlexClient, index: Callable[[Feature], Awaitable[LibraryIndex]]) -> None:
         self.client = client
@@ -48,17 +51,27 @@ class PlexWriter:
         """Find each item in the library and act on it; collect what took and what did not."""
         index = await self.index(feature)
         result = WriteResult()
-        for item in items:
-            rating_key = index.find(item)
-            if rating_key is None:
-                result.unresolved.append((item, NOT_IN_LIBRARY))
-                continue
-            try:
-                status = await act(rating_key, item)
-            except HttpError as exc:
-                result.failed.append((item, str(exc)))
-                continue
+        settings = self.client.settings
+        workers = anyio.CapacityLimiter(
+            settings.rating_workers if feature == Feature.RATINGS else settings.history_workers
+        )
+
+        async def one(rating_key: str, item: Item) -> None:
+            async with workers:
+                try:
+                    status = await act(rating_key, item)
+                except HttpError as exc:
+                    result.failed.append((item, str(exc)))
+                    return
             (result.ok.append(item) if status < 300 else result.failed.append((item, f"Plex answered HTTP {status}")))
+
+        async with anyio.create_task_group() as tg:
+            for item in items:
+                rating_key = index.find(item)
+                if rating_key is None:
+                    result.unresolved.append((item, NOT_IN_LIBRARY))
+                else:
+                    tg.start_soon(one, rating_key, item)
         return result
 
     async def rate(self, items: Sequence[Item], *, clear: bool = False) -> WriteResult:
