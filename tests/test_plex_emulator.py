@@ -8,16 +8,12 @@ the command line.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 import tomllib
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -26,13 +22,12 @@ import pytest
 
 from crosswatch.emulation.catalog import build_catalog
 from crosswatch.emulation.server import serve_app
-from crosswatch.web import bind_socket
 from crosswatch_plex.emulator import EmulatorSettings, PlexEmulator
 from crosswatch_plex.emulator.cli import main
 from crosswatch_plex.emulator.library import LEGACY, LEGACY_TMDB, LOCAL, MODERN, NO_IDS
 from crosswatch_trakt.emulator import TraktEmulator
+from tests.emulator_helpers import busy_port, emulator_cli
 
-ROOT = Path(__file__).resolve().parents[1]
 JSON = {"Accept": "application/json"}
 
 
@@ -823,32 +818,15 @@ async def test_pages_of_200_from_a_big_library_are_fast() -> None:
 def test_main_refuses_bad_arguments_and_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--size", "-1"]) == 2
     assert main(["--error-rate", "3"]) == 2
-    busy = bind_socket("127.0.0.1:0")
-    try:
-        assert main(["--port", str(busy.getsockname()[1]), "--size", "5"]) == 1
-    finally:
-        busy.close()
+    with busy_port() as port:
+        assert main(["--port", str(port), "--size", "5"]) == 1
     assert "cannot listen" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_cli_prints_the_toml_block_first_and_exits_0_on_sigterm() -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "crosswatch_plex.emulator", "--port", "0", "--seed", "3", "--size", "50"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )
-    try:
-        assert proc.stdout is not None
-        lines: list[str] = []
-        while not any(line.startswith("metadata_url") for line in lines):
-            line = proc.stdout.readline()
-            assert line, "the emulator exited before printing its TOML block"
-            lines.append(line)
+    args = ("--port", "0", "--seed", "3", "--size", "50")
+    with emulator_cli("crosswatch_plex.emulator", "metadata_url", *args) as (proc, lines):
         assert lines[0].startswith("#")
         config = tomllib.loads("".join(lines))["plex"]
         assert set(config) == {"url", "plextv_url", "clients_url", "discover_url", "metadata_url"}
@@ -859,13 +837,6 @@ def test_cli_prints_the_toml_block_first_and_exits_0_on_sigterm() -> None:
         assert reply.status_code == 200
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream:
-                stream.close()
 
 
 def test_catalogue_for_the_same_seed_is_the_trakt_emulators() -> None:

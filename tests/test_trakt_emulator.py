@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
-import subprocess
-import sys
 import time
 import tomllib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -25,11 +21,9 @@ import pytest
 
 from crosswatch.emulation.catalog import build_catalog
 from crosswatch.emulation.server import serve_app
-from crosswatch.web import bind_socket
 from crosswatch_trakt.emulator import EmulatorSettings, TraktEmulator
 from crosswatch_trakt.emulator.cli import main
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.emulator_helpers import busy_port, emulator_cli
 
 
 def make(**knobs: Any) -> TraktEmulator:
@@ -708,32 +702,15 @@ async def test_a_page_of_250_plays_from_100k_is_fast() -> None:
 def test_main_refuses_bad_arguments_and_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--size", "-1"]) == 2
     assert main(["--error-rate", "3"]) == 2
-    busy = bind_socket("127.0.0.1:0")
-    try:
-        assert main(["--port", str(busy.getsockname()[1]), "--size", "5"]) == 1
-    finally:
-        busy.close()
+    with busy_port() as port:
+        assert main(["--port", str(port), "--size", "5"]) == 1
     assert "cannot listen" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_cli_prints_the_toml_block_first_and_exits_0_on_sigterm() -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "crosswatch_trakt.emulator", "--port", "0", "--seed", "3", "--size", "50"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )
-    try:
-        assert proc.stdout is not None
-        lines = []
-        while not any(line.startswith("auth_url") for line in lines):
-            line = proc.stdout.readline()
-            assert line, "the emulator exited before printing its TOML block"
-            lines.append(line)
+    args = ("--port", "0", "--seed", "3", "--size", "50")
+    with emulator_cli("crosswatch_trakt.emulator", "auth_url", *args) as (proc, lines):
         config = tomllib.loads("".join(lines))["trakt"]
         assert set(config) == {"client_id", "client_secret", "api_url", "auth_url"}
         assert config["api_url"] == config["auth_url"]
@@ -742,11 +719,3 @@ def test_cli_prints_the_toml_block_first_and_exits_0_on_sigterm() -> None:
         assert reply.status_code == 200
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
-        if proc.stderr:
-            proc.stderr.close()

@@ -38,7 +38,9 @@ Served (details in the modules):
 
 What the seeded library and state hold: :mod:`.library` (sections, ratingKeys, Discover keys,
 guid styles) and :mod:`.generate`; the state JSON: :mod:`.statejson`; the knobs:
-:mod:`.settings`; the gate (tokens, latency, faults): :mod:`.gate` and :mod:`.faults`.
+:mod:`.settings`; the gate (tokens, latency, faults): :mod:`.gate`. The scripted faults format,
+the gate's shared half, the knob checks and the command line's common flags are in
+:mod:`crosswatch.emulation` (``faults``, ``gate``, ``settings``, ``cli``).
 """
 
 from crosswatch_plex.emulator.app import PlexEmulator

@@ -25,12 +25,13 @@ import random
 from typing import Any
 
 import tomli_w
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import WebSocketRoute
 
 from crosswatch.emulation.catalog import Catalog, build_catalog
+from crosswatch.emulation.faults import Faults
+from crosswatch.emulation.gate import routes_app
 from crosswatch_plex.emulator import (
     routes_actions,
     routes_discover,
@@ -41,7 +42,6 @@ from crosswatch_plex.emulator import (
     routes_server,
 )
 from crosswatch_plex.emulator.auth import AuthStore
-from crosswatch_plex.emulator.faults import Faults
 from crosswatch_plex.emulator.gate import Gate, Stats
 from crosswatch_plex.emulator.generate import generate_state, machine_identifier, make_accounts
 from crosswatch_plex.emulator.library import Library
@@ -89,21 +89,17 @@ class PlexEmulator:
             WebSocketRoute("/:/websockets/notifications", notifications),
             WebSocketRoute("/:/websocket/notifications", notifications),
         ]
-        routes = Starlette(
-            routes=[
-                *websockets,
-                *routes_emulator.ROUTES,
-                *routes_discover.ROUTES,
-                *routes_server.ROUTES,
-                *routes_library.ROUTES,
-                *routes_history.ROUTES,
-                *routes_actions.ROUTES,
-                *routes_plextv.ROUTES,
-            ],
-            exception_handlers={404: _http_error, 405: _http_error},
-        )
-        routes.state.emulator = self
-        self.app = Gate(self, routes)
+        routes = [
+            *websockets,
+            *routes_emulator.ROUTES,
+            *routes_discover.ROUTES,
+            *routes_server.ROUTES,
+            *routes_library.ROUTES,
+            *routes_history.ROUTES,
+            *routes_actions.ROUTES,
+            *routes_plextv.ROUTES,
+        ]
+        self.app = Gate(self, routes_app(self, routes, _http_error))
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)

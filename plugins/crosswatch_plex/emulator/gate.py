@@ -7,26 +7,30 @@ Order (``/_emulator`` skips everything; websockets check their token themselves)
 3. ``X-Plex-Token`` (header or query) must name a live token, except on ``/identity`` and the
    PIN endpoints (``/api/v2/pins...``): else 401 (PMS's HTML page; plex.tv's JSON/XML
    ``errors`` under ``/api/``); the token's account is handed to the route;
-4. the next scripted fault that matches (:mod:`.faults`), then ``error_rate`` (500/502/503);
+4. the next scripted fault that matches (:mod:`crosswatch.emulation.faults`), then
+   ``error_rate`` (500/502/503);
 5. the route. Every request is counted in :class:`Stats` (``/_emulator/stats``).
+
+Scripted faults hit every path but ``/_emulator``, after the token check (a request without
+a valid token is refused with 401 first and consumes nothing). A fault's ``body`` is sent as
+text (a string) or JSON (anything else); without one the answer is PMS's HTML error page.
+The path normalising, counting, latency, random errors and drops are the shared
+:mod:`crosswatch.emulation.gate`; this module holds Plex's token rules and answers.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import time
 from typing import Any
 
-import anyio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from crosswatch_plex.emulator.faults import Fault
+from crosswatch.emulation.faults import Fault
+from crosswatch.emulation.gate import Gate as BaseGate
+from crosswatch.emulation.gate import delay, injected_status
+from crosswatch.emulation.stats import WRITES, RequestStats
 from crosswatch_plex.emulator.render import html_error
-
-_SLASHES = re.compile(r"/{2,}")
-WRITES = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 
 
 def open_path(method: str, path: str) -> bool:
@@ -34,107 +38,30 @@ def open_path(method: str, path: str) -> bool:
     return path == "/identity" or path.startswith("/api/v2/pins")
 
 
-class Stats:
+class Stats(RequestStats):
     """Request counts per ``METHOD path`` and per status, faults, drops, write times."""
 
-    def __init__(self) -> None:
-        self.reset()
+    counters = ("unauthorized", "faults", "dropped")
+    by_status = {401: "unauthorized"}
+    unauthorized: int
 
-    def reset(self) -> None:
-        self.started = time.time()
-        self.requests: dict[str, int] = {}
-        self.statuses: dict[str, int] = {}
-        self.faults = 0
-        self.dropped = 0
-        self.unauthorized = 0
-        self.writes: list[dict[str, Any]] = []
-
-    def record(self, method: str, path: str, status: int, at: float) -> None:
-        name = f"{method} {path}"
-        self.requests[name] = self.requests.get(name, 0) + 1
-        self.statuses[str(status)] = self.statuses.get(str(status), 0) + 1
-        if status == 401:
-            self.unauthorized += 1
-        if method in WRITES or path.startswith(("/:/scrobble", "/:/unscrobble", "/:/rate")):
-            self.writes.append({"at": at, "method": method, "path": path, "status": status})
+    def is_write(self, method: str, path: str) -> bool:
+        return method in WRITES or path.startswith(("/:/scrobble", "/:/unscrobble", "/:/rate"))
 
     def to_json(self, websocket: dict[str, int] | None = None) -> dict[str, Any]:
-        return {
-            "since": self.started,
-            "total": sum(self.requests.values()),
-            "requests": dict(sorted(self.requests.items())),
-            "statuses": dict(sorted(self.statuses.items())),
-            "unauthorized": self.unauthorized,
-            "faults": self.faults,
-            "dropped": self.dropped,
-            "writes": self.writes,
-            "websocket": websocket or {},
-        }
+        """The counts, and the websocket counts (open sockets, frames sent) last."""
+        return {**super().to_json(), "websocket": websocket or {}}
 
 
-async def _drop(send: Any, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-    """Announce ``body`` in full, send half of it, and hang up."""
-    declared = len(body) if len(body) >= 2 else len(body) + 16
-    kept = [(k, v) for k, v in headers if k.lower() != b"content-length"]
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [*kept, (b"content-length", str(declared).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
-
-
-async def _capture(app: Any, scope: Any, receive: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    status, headers, chunks = 500, [], []
-
-    async def keep(message: Any) -> None:
-        nonlocal status, headers
-        if message["type"] == "http.response.start":
-            status, headers = message["status"], list(message.get("headers", []))
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-
-    await app(scope, receive, keep)
-    return status, headers, b"".join(chunks)
-
-
-class Gate:
+class Gate(BaseGate):
     """The emulator's ASGI app: the checks above around the Starlette routes."""
 
-    def __init__(self, emulator: Any, routes: Any) -> None:
-        self.emulator = emulator
-        self.routes = routes
+    normalised = ("http", "websocket")
+    before_apply = (200, [(b"content-type", b"text/xml;charset=utf-8")], b'<MediaContainer size="0"/>')
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.routes(scope, receive, send)
-            return
-        path = _SLASHES.sub("/", scope["path"])
-        if len(path) > 1:
-            path = path.rstrip("/")
-        scope = {**scope, "path": path, "raw_path": path.encode()}
-        if scope["type"] == "websocket" or path.startswith("/_emulator"):
-            await self.routes(scope, receive, send)
-            return
-        method, at, status = scope["method"], time.time(), 0
-
-        async def watched_send(message: Any) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self._handle(scope, receive, watched_send, method, path)
-        finally:
-            self.emulator.stats.record(method, path, status, at)
-
-    async def _handle(self, scope: Any, receive: Any, send: Any, method: str, path: str) -> None:
+    async def handle(self, scope: Any, receive: Any, send: Any, method: str, path: str) -> None:
         emu = self.emulator
-        if emu.settings.latency_ms > 0:
-            await anyio.sleep(emu.settings.latency_ms / 1000)
+        await delay(emu.settings.latency_ms)
         request = Request(scope)
         token = request.headers.get("x-plex-token") or request.query_params.get("X-Plex-Token")
         who = emu.auth.account_of(token)
@@ -142,13 +69,11 @@ class Gate:
             await self._unauthorized(request)(scope, receive, send)
             return
         scope["state"] = {**scope.get("state", {}), "account": who if who is not None else emu.state.owner.id}
-        fault = emu.faults.take(method, path)
-        if fault is not None:
-            emu.stats.faults += 1
-            await self._fault(fault, scope, receive, send)
+        if await self.scripted_fault(scope, receive, send, method, path):
             return
-        if emu.settings.error_rate and emu.rng.random() < emu.settings.error_rate:
-            await html_error(emu.rng.choice((500, 502, 503)))(scope, receive, send)
+        status = injected_status(emu.rng, emu.settings.error_rate)
+        if status is not None:
+            await html_error(status)(scope, receive, send)
             return
         await self.routes(scope, receive, send)
 
@@ -159,22 +84,11 @@ class Gate:
             return unauthorized(request)
         return html_error(401)
 
-    async def _fault(self, fault: Fault, scope: Any, receive: Any, send: Any) -> None:
-        captured = await _capture(self.routes, scope, receive) if fault.after_apply else None
-        if fault.drop:
-            self.emulator.stats.dropped += 1
-            if captured is None:
-                captured = (200, [(b"content-type", b"text/xml;charset=utf-8")], b'<MediaContainer size="0"/>')
-            await _drop(send, *captured)
-            return
-        headers = {str(k): str(v) for k, v in fault.headers.items()}
-        if fault.retry_after is not None:
-            value = fault.retry_after
-            headers["Retry-After"] = str(int(value) if float(value).is_integer() else value)
+    def fault_answer(self, fault: Fault) -> Response:
+        """A scripted fault's answer: its ``body`` as text or JSON, else PMS's HTML error page."""
+        headers = {str(k): str(v) for k, v in fault.answer_headers().items()}
         if fault.body is not None:
             body = fault.body if isinstance(fault.body, str) else json.dumps(fault.body)
             media = "text/plain" if isinstance(fault.body, str) else "application/json"
-            response = Response(body, status_code=fault.status, headers=headers, media_type=media)
-        else:
-            response = html_error(fault.status, headers)
-        await response(scope, receive, send)
+            return Response(body, status_code=fault.status, headers=headers, media_type=media)
+        return html_error(fault.status, headers)

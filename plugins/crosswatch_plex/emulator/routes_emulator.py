@@ -3,7 +3,8 @@
 ==========================================  ==============================================================
 ``GET  /_emulator``                         this list
 ``GET|POST /_emulator/settings``            the knobs (:mod:`.settings`; POST a partial object; bad -> 422)
-``GET|POST|DELETE /_emulator/faults``       scripted faults (:mod:`.faults`): list, append, clear
+``GET|POST|DELETE /_emulator/faults``       scripted faults (:mod:`crosswatch.emulation.faults`): list,
+                                            append, clear
 ``GET|POST /_emulator/state``               the whole user state (:mod:`.statejson`); POST replaces it
 ``POST /_emulator/reset``                   back to the seeded state (tokens, faults, settings stay)
 ``GET  /_emulator/stats``                   request counts per ``METHOD path``, statuses, faults, writes,
@@ -78,25 +79,19 @@ async def settings(request: Request) -> Response:
     emu = emulator(request)
     if request.method == "POST":
         try:
-            changes = await _body(request)
-            if not isinstance(changes, dict):
-                raise ValueError("post an object of settings")
-            emu.settings.update(changes)
+            emu.settings.apply_json(await _body(request))
         except ValueError as exc:
             return refuse(str(exc))
     return reply(emu.settings.to_json())
 
 
 async def faults(request: Request) -> Response:
-    emu = emulator(request)
-    if request.method == "POST":
-        try:
-            emu.faults.add(await _body(request))
-        except (TypeError, ValueError) as exc:
-            return refuse(str(exc))
-    elif request.method == "DELETE":
-        emu.faults.pending.clear()
-    return reply({"pending": emu.faults.to_json()})
+    try:
+        body = await _body(request) if request.method == "POST" else None
+        pending = emulator(request).faults.control(request.method, body)
+    except (TypeError, ValueError) as exc:
+        return refuse(str(exc))
+    return reply(pending)
 
 
 async def state(request: Request) -> Response:

@@ -21,14 +21,17 @@ watchlist_conflict_status  409       answer to adding a title already listed (or
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
+from crosswatch.emulation.settings import Knobs, coerce_number
+
 _SHARES = frozenset({"error_rate", "not_found_rate", "watched_threshold"})
+_CHOICES = {"watchlist_conflict_status": (200, 204, 409)}
 
 
 @dataclass
-class EmulatorSettings:
+class EmulatorSettings(Knobs):
     """Every run-time knob of the Plex emulator (see the module docstring)."""
 
     latency_ms: float = 0.0
@@ -43,41 +46,10 @@ class EmulatorSettings:
     watched_threshold: float = 0.9
     watchlist_conflict_status: int = 409
 
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            setattr(self, f.name, _coerce(f.name, f.type, getattr(self, f.name)))
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def update(self, changes: dict[str, Any]) -> None:
-        """Apply ``{knob: value}``; raises ValueError naming an unknown knob or a bad value."""
-        known = {f.name: f for f in fields(self)}
-        staged: dict[str, Any] = {}
-        for name, value in changes.items():
-            if name not in known:
-                raise ValueError(f"unknown setting {name!r} (known: {', '.join(known)})")
-            staged[name] = _coerce(name, known[name].type, value)
-        for name, value in staged.items():
-            setattr(self, name, value)
-
-
-def _coerce(name: str, kind: Any, value: Any) -> Any:
-    kind = kind if isinstance(kind, str) else kind.__name__
-    if kind.startswith("list"):
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, int)) for v in value):
-            raise ValueError(f"setting {name!r} must be a list of ratingKeys")
-        return [str(v) for v in value]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"setting {name!r} must be a number")
-    if value < 0:
-        raise ValueError(f"setting {name!r} must not be negative")
-    if name in _SHARES and value > 1:
-        raise ValueError(f"setting {name!r} is a share between 0 and 1")
-    if name == "watchlist_conflict_status" and value not in (200, 204, 409):
-        raise ValueError("setting 'watchlist_conflict_status' must be 200, 204 or 409")
-    if kind == "int":
-        if value != int(value):
-            raise ValueError(f"setting {name!r} must be a whole number")
-        return int(value)
-    return float(value)
+    def coerce(self, name: str, kind: str, value: Any) -> Any:
+        """A list knob holds ratingKeys (as strings); every other knob is a non-negative number."""
+        if kind.startswith("list"):
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, int)) for v in value):
+                raise ValueError(f"setting {name!r} must be a list of ratingKeys")
+            return [str(v) for v in value]
+        return coerce_number(name, kind, value, shares=_SHARES, choices=_CHOICES)

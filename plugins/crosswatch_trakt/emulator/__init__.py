@@ -44,7 +44,9 @@ Behaviour (details in the modules):
   gives a bodiless 304. A write that would pass a free cap is refused whole with 420.
 - :mod:`.settings`: every knob (:class:`EmulatorSettings`).
 - :mod:`.routes_emulator`: ``/_emulator`` controls (settings, faults, state, stats, tokens, ...).
-- :mod:`.limits`: the scripted faults format. :mod:`.statejson`: the state JSON shape.
+- :mod:`.limits`: the rate-limit windows. :mod:`.statejson`: the state JSON shape. The scripted
+  faults format, the gate's shared half, the knob checks and the command line's common flags
+  are in :mod:`crosswatch.emulation` (``faults``, ``gate``, ``settings``, ``cli``).
 - :mod:`.generate`: what the seeded user state holds.
 """
 

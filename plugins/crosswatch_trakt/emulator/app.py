@@ -24,12 +24,13 @@ import uuid
 from typing import Any
 
 import tomli_w
-from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from crosswatch.emulation.catalog import Catalog, build_catalog
+from crosswatch.emulation.faults import Faults
+from crosswatch.emulation.gate import routes_app
 from crosswatch_trakt.emulator import (
     routes_auth,
     routes_collection,
@@ -41,7 +42,7 @@ from crosswatch_trakt.emulator import (
 from crosswatch_trakt.emulator.auth import AuthStore
 from crosswatch_trakt.emulator.gate import Gate, Stats
 from crosswatch_trakt.emulator.generate import generate_state
-from crosswatch_trakt.emulator.limits import Faults, RateLimits
+from crosswatch_trakt.emulator.limits import RateLimits
 from crosswatch_trakt.emulator.media import MediaCache
 from crosswatch_trakt.emulator.responses import error
 from crosswatch_trakt.emulator.settings import EmulatorSettings
@@ -73,24 +74,20 @@ class TraktEmulator:
         self.auth = AuthStore(seed)
         self.media = MediaCache(self.catalog)
         self.limits = RateLimits()
-        self.faults = Faults()
+        self.faults = Faults(bool_times=True)
         self.stats = Stats()
         self.rng = random.Random(f"crosswatch-trakt-faults:{seed}")
         self.user = self._user()
         self.state: UserState = self._generate()
-        routes = Starlette(
-            routes=[
-                *routes_auth.ROUTES,
-                *routes_sync.ROUTES,
-                *routes_history.ROUTES,
-                *routes_collection.ROUTES,
-                *routes_scrobble.ROUTES,
-                *routes_emulator.ROUTES,
-            ],
-            exception_handlers={404: _http_error, 405: _http_error},
-        )
-        routes.state.emulator = self
-        self.app = Gate(self, routes)
+        routes = [
+            *routes_auth.ROUTES,
+            *routes_sync.ROUTES,
+            *routes_history.ROUTES,
+            *routes_collection.ROUTES,
+            *routes_scrobble.ROUTES,
+            *routes_emulator.ROUTES,
+        ]
+        self.app = Gate(self, routes_app(self, routes, _http_error))
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)

@@ -47,10 +47,8 @@ async def settings(request: Request) -> Response:
     emu = emulator(request)
     if request.method == "POST":
         changes = await _body(request)
-        if not isinstance(changes, dict):
-            raise BadRequest(422, "unprocessable_entity", "post an object of settings")
         try:
-            emu.settings.update(changes)
+            emu.settings.apply_json(changes)
         except ValueError as exc:
             raise BadRequest(422, "unprocessable_entity", str(exc)) from None
     return json_response(emu.settings.to_json())
@@ -63,15 +61,12 @@ async def expire_tokens(request: Request) -> Response:
 
 @endpoint
 async def faults(request: Request) -> Response:
-    emu = emulator(request)
-    if request.method == "POST":
-        try:
-            emu.faults.add(await _body(request))
-        except (TypeError, ValueError) as exc:
-            raise BadRequest(422, "unprocessable_entity", str(exc)) from None
-    elif request.method == "DELETE":
-        emu.faults.pending.clear()
-    return json_response({"pending": emu.faults.to_json()})
+    body = await _body(request) if request.method == "POST" else None
+    try:
+        pending = emulator(request).faults.control(request.method, body)
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(422, "unprocessable_entity", str(exc)) from None
+    return json_response(pending)
 
 
 @endpoint

@@ -28,15 +28,18 @@ max_page_limit         250         larger ``limit`` values are clamped to this
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
+
+from crosswatch.emulation.settings import Knobs, coerce_number
 
 #: what ``/users/settings`` reports for a VIP account (VIP caps are not enforced)
 VIP_LIMITS = {"list_count": 1000, "list_items": 10_000, "watchlist": 10_000, "collection": 100_000, "ratings": 100_000}
+_SHARES = frozenset({"error_rate", "drop_rate"})
 
 
 @dataclass
-class EmulatorSettings:
+class EmulatorSettings(Knobs):
     """Every run-time knob of the Trakt emulator (see the module docstring)."""
 
     latency_ms: float = 0.0
@@ -60,23 +63,13 @@ class EmulatorSettings:
     default_page_limit: int = 100
     max_page_limit: int = 250
 
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            setattr(self, f.name, _coerce(f.name, f.type, getattr(self, f.name)))
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def update(self, changes: dict[str, Any]) -> None:
-        """Apply ``{knob: value}``; raises ValueError naming an unknown knob or a bad value."""
-        known = {f.name: f for f in fields(self)}
-        staged: dict[str, Any] = {}
-        for name, value in changes.items():
-            if name not in known:
-                raise ValueError(f"unknown setting {name!r} (known: {', '.join(known)})")
-            staged[name] = _coerce(name, known[name].type, value)
-        for name, value in staged.items():
-            setattr(self, name, value)
+    def coerce(self, name: str, kind: str, value: Any) -> Any:
+        """A flag must be a bool; every other knob a non-negative number (rates at most 1)."""
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            raise ValueError(f"setting {name!r} must be true or false")
+        return coerce_number(name, kind, value, shares=_SHARES)
 
     def cap(self, feature: str) -> int | None:
         """The enforced cap of ``watchlist``/``ratings``/``collection``; None for VIP."""
@@ -85,22 +78,3 @@ class EmulatorSettings:
         return {"watchlist": self.watchlist_limit, "ratings": self.ratings_limit, "collection": self.collection_limit}[
             feature
         ]
-
-
-def _coerce(name: str, kind: Any, value: Any) -> Any:
-    kind = kind if isinstance(kind, str) else kind.__name__
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        raise ValueError(f"setting {name!r} must be true or false")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"setting {name!r} must be a number")
-    if value < 0:
-        raise ValueError(f"setting {name!r} must not be negative")
-    if name in ("error_rate", "drop_rate") and value > 1:
-        raise ValueError(f"setting {name!r} is a share between 0 and 1")
-    if kind == "int":
-        if value != int(value):
-            raise ValueError(f"setting {name!r} must be a whole number")
-        return int(value)
-    return float(value)
