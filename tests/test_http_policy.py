@@ -173,3 +173,18 @@ def test_retry_after_forms() -> None:
     assert retry_after({}) is None
     assert retry_after({"retry-after": "soon"}) is None
     assert retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0  # in the past
+
+
+def test_one_policy_serves_event_loops_one_after_another() -> None:
+    """A process-wide policy outlives event loops (CLI runs, tests on both backends)."""
+    script = Script()
+    policy = fast_policy(write_interval=0.01, read_limit=100)
+
+    async def use(url_holder: list[str]) -> None:
+        async with server(script) as url, httpx.AsyncClient() as client:
+            assert (await policy.send(client, "GET", url + "/a")).status_code == 200
+            assert (await policy.send(client, "POST", url + "/b", json={})).status_code == 200
+
+    for backend in ("trio", "asyncio", "trio"):
+        anyio.run(use, [], backend=backend)
+    assert policy.stats.requests == 6

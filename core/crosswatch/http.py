@@ -19,6 +19,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx
 import structlog
 
@@ -128,6 +129,7 @@ class HttpPolicy:
         self.writes = Pacer(write_interval)
         self.reads = WindowBudget(read_limit, read_period)
         self._limiter: anyio.CapacityLimiter | None = None
+        self._loop: object = None
         self.stats = PolicyStats()
         self.configure(
             retry=retry or RetryPolicy(),
@@ -155,8 +157,14 @@ class HttpPolicy:
             self._limiter.total_tokens = concurrency
 
     def _slots(self) -> anyio.CapacityLimiter:
-        if self._limiter is None:
+        # anyio primitives belong to the event loop that made them: a policy outliving its
+        # loop (a CLI run, a test on the other backend) makes new ones, keeping its numbers
+        loop = anyio.lowlevel.current_token()
+        if self._limiter is None or self._loop != loop:
+            self._loop = loop
             self._limiter = anyio.CapacityLimiter(self.concurrency)
+            self.writes._lock = None
+            self.reads._lock = None
         return self._limiter
 
     async def send(
@@ -180,11 +188,12 @@ class HttpPolicy:
         is_write = method != "GET"
         attempt = 0
         while True:
+            slots = self._slots()
             await (self.writes.wait() if is_write else self.reads.wait())
             self.stats.requests += 1
             self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
             try:
-                async with self._slots():
+                async with slots:
                     response = await client.request(method, url, **kwargs)
             except httpx.TransportError as exc:
                 sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
