@@ -11,6 +11,7 @@ import httpx
 
 from crosswatch.http import HttpError, RetryPolicy, policy_for
 from crosswatch.provider import AuthContext
+from crosswatch_plex.client import json_object
 from crosswatch_plex.identity import PRODUCT, PlexAccount, PlexIdentity
 
 APP_URL = "https://app.plex.tv/auth#?clientID={client}&code={code}&context%5Bdevice%5D%5Bproduct%5D={product}"
@@ -67,12 +68,4 @@ async def sign_in(ctx: AuthContext, *, poll_interval: float = 1.0) -> PlexAccoun
 
 
 def _json(response: httpx.Response, what: str) -> dict[str, Any]:
-    if response.status_code >= 300:
-        raise PlexAuthError(f"{what}: plex.tv answered HTTP {response.status_code}", response)
-    try:
-        data = response.json()
-    except ValueError as exc:
-        raise PlexAuthError(f"{what}: plex.tv answered with something that is not JSON", response) from exc
-    if not isinstance(data, dict):
-        raise PlexAuthError(f"{what}: unexpected answer from plex.tv", response)
-    return data
+    return json_object(response, what, PlexAuthError)

@@ -19,6 +19,22 @@ class PlexError(HttpError):
     """A Plex request failed for good; the message says which and why."""
 
 
+def json_object(response: httpx.Response, what: str, error: type[HttpError] = HttpError) -> dict[str, Any]:
+    """The JSON object of a successful Plex answer; ``error`` with a clear message otherwise."""
+    status = response.status_code
+    if status == 401:
+        raise error(f"{what}: Plex refused the token (401): {SIGN_IN}", response)
+    if status >= 300:
+        raise error(f"{what}: Plex answered HTTP {status}", response)
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise error(f"{what}: Plex answered with something that is not JSON", response) from exc
+    if not isinstance(data, dict):
+        raise error(f"{what}: unexpected answer from Plex", response)
+    return data
+
+
 class PlexClient:
     """One Plex profile: its server, plex.tv and Discover, with the signed-in token."""
 
@@ -59,18 +75,7 @@ class PlexClient:
         return self.check(response, f"GET {path}")
 
     def check(self, response: httpx.Response, what: str) -> dict[str, Any]:
-        status = response.status_code
-        if status == 401:
-            raise PlexError(f"{what}: Plex refused the token (401): {SIGN_IN}", response)
-        if status >= 300:
-            raise PlexError(f"{what}: Plex answered HTTP {status}", response)
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise PlexError(f"{what}: Plex answered with something that is not JSON", response) from exc
-        if not isinstance(data, dict):
-            raise PlexError(f"{what}: unexpected answer from Plex", response)
-        return data
+        return json_object(response, what, PlexError)
 
     async def get_all(
         self, path: str, *, params: dict[str, Any] | None = None, page_size: int = 200, scope: str = "PLEX"

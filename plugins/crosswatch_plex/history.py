@@ -18,7 +18,7 @@ from crosswatch.model import Item
 from crosswatch_plex.client import PlexClient, PlexError
 from crosswatch_plex.guids import EXTERNAL
 from crosswatch_plex.mapping import iso, to_item
-from crosswatch_plex.ratings import hydrate, library_sections
+from crosswatch_plex.ratings import hydrate, scan_with_shows
 
 OWNER = 1
 
@@ -95,23 +95,13 @@ async def read_history(client: PlexClient) -> HistoryRead:
 
 async def _add_marked_watched(client: PlexClient, libraries: set[int], played: set[str], result: HistoryRead) -> None:
     """Owner only: items Plex counts as watched without a play row, when they carry a timestamp."""
-    for section in await library_sections(client, sorted(libraries)):
-        kind = 1 if section["type"] == "movie" else 4
-        entries = await client.get_all(
-            f"/library/sections/{section['key']}/all",
-            params={"type": kind, "includeGuids": 1, "viewCount>>": 0},
-            scope="PLEX:history",
-        )
-        shows = await hydrate(
-            client, {str(e.get("grandparentRatingKey")) for e in entries if kind == 4}, "PLEX:history"
-        )
-        for meta in entries:
-            if str(meta.get("ratingKey")) in played:
-                continue
-            when = iso(meta.get("lastViewedAt"))
-            item = to_item(meta, show=shows.get(str(meta.get("grandparentRatingKey"))))
-            if item is None or when is None:
-                continue  # without a timestamp a marked-watched item cannot become a play
-            if _excluded(meta, item, client) is None:
-                extra = {**item.extra, "marked_watched": True, "account": OWNER}
-                result.plays.append(msgspec.structs.replace(item, watched_at=when, extra=extra))
+    for meta, show in await scan_with_shows(client, sorted(libraries), {"viewCount>>": 0}, "PLEX:history"):
+        if str(meta.get("ratingKey")) in played:
+            continue
+        when = iso(meta.get("lastViewedAt"))
+        item = to_item(meta, show=show)
+        if item is None or when is None:
+            continue  # without a timestamp a marked-watched item cannot become a play
+        if _excluded(meta, item, client) is None:
+            extra = {**item.extra, "marked_watched": True, "account": OWNER}
+            result.plays.append(msgspec.structs.replace(item, watched_at=when, extra=extra))

@@ -74,3 +74,21 @@ async def read_ratings(client: PlexClient) -> list[Item]:
             continue
         items.append(msgspec.structs.replace(item, rating=rating, rated_at=iso(meta.get("lastRatedAt"))))
     return items
+
+
+async def scan_with_shows(
+    client: PlexClient, libraries: list[int], params: dict[str, Any], scope: str, *, kinds: tuple[int, ...] = (1, 4)
+) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """Every item of ``kinds`` in the libraries matching ``params``, with its show's metadata."""
+    found: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    for section in await library_sections(client, libraries):
+        for kind in (k for k in SECTION_TYPES[section["type"]] if k in kinds):
+            entries = await client.get_all(
+                f"/library/sections/{section['key']}/all",
+                params={"type": kind, "includeGuids": 1, **params},
+                scope=scope,
+            )
+            parents = {str(e.get("grandparentRatingKey")) for e in entries if e.get("grandparentRatingKey")}
+            shows = await hydrate(client, parents, scope)
+            found += [(e, shows.get(str(e.get("grandparentRatingKey")))) for e in entries]
+    return found
