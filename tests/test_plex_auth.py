@@ -41,12 +41,14 @@ async def test_pin_sign_in_saves_a_working_token(tmp_path: Path) -> None:
         ) as client:
             user = await client.get("/api/v2/user")
             identity = await client.get("/identity")
-    assert user.status_code == 200 and identity.status_code == 200
+            server_side = await client.get("/library/sections", headers={"X-Plex-Token": account.server_token})
+    assert user.status_code == 200 and identity.status_code == 200 and server_side.status_code == 200
     assert "app.plex.tv/auth#?clientID=crosswatch-" in said[0] and "code=" in said[0]
     saved = tmp_path / ".cw_state" / "plex.tokens.json"
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
     data = json.loads(saved.read_text())
     assert data["token"] == account.token and data["username"] == account.username != ""
+    assert data["server_name"] and data["server_token"] and data["server_uri"] == url
     # the client identifier is kept: Plex lists it as one device
     client_id = json.loads((tmp_path / ".cw_state" / "plex.client.json").read_text())["client_id"]
     assert data["client_id"] == client_id
@@ -74,3 +76,36 @@ def test_auth_plex_command_completes_without_a_person(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Signed in to Plex" in result.stdout
     assert (tmp_path / ".cw_state" / "plex.tokens.json").exists()
+
+
+def test_pick_server_prefers_the_configured_url_then_local_then_relay() -> None:
+    from crosswatch_plex.auth import pick_server
+
+    def server(name: str, owned: bool, *connections: tuple[str, bool, bool]) -> dict:
+        conns = [{"uri": u, "local": local, "relay": relay} for u, local, relay in connections]
+        return {
+            "name": name,
+            "provides": "server",
+            "owned": owned,
+            "clientIdentifier": name,
+            "accessToken": f"tok-{name}",
+            "connections": conns,
+        }
+
+    player = {"name": "TV", "provides": "player", "connections": []}
+    home = server(
+        "home",
+        True,
+        ("https://relay:443", False, True),
+        ("https://remote:32400", False, False),
+        ("http://10.0.0.2:32400", True, False),
+    )
+    friend = server("friend", False, ("http://friend:32400", False, False))
+    picked = pick_server([player, friend, home], "http://127.0.0.1:32400")
+    assert (picked["server_name"], picked["server_uri"], picked["server_token"]) == (
+        "home",
+        "http://10.0.0.2:32400",
+        "tok-home",
+    )
+    assert pick_server([player, home, friend], "http://friend:32400")["server_name"] == "friend"
+    assert pick_server([player], "http://x") == {} and pick_server("junk", "http://x") == {}

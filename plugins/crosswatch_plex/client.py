@@ -47,12 +47,14 @@ class PlexClient:
             f"PLEX:{settings.url}:{profile}", retry=RetryPolicy(max_retries=settings.max_retries), concurrency=workers
         )
         self._http: httpx.AsyncClient | None = None
+        self._server_token = ""
 
     async def http(self) -> httpx.AsyncClient:
         if self._http is None:
             account = await anyio.to_thread.run_sync(self.identity.load)
             if account is None:
                 raise PlexError(f"not signed in to Plex (profile {self.profile}): {SIGN_IN}")
+            self._server_token = account.server_token
             self._http = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.settings.timeout_s),
                 headers=self.identity.headers(account.client_id, account.token),
@@ -60,6 +62,11 @@ class PlexClient:
                 limits=httpx.Limits(max_connections=self.policy.concurrency + 2),
             )
         return self._http
+
+    async def server_headers(self) -> dict[str, str] | None:
+        """The server's own access token (from sign-in) for PMS calls, when there is one."""
+        await self.http()
+        return {"X-Plex-Token": self._server_token} if self._server_token else None
 
     async def aclose(self) -> None:
         if self._http is not None:
@@ -71,7 +78,8 @@ class PlexClient:
     ) -> dict[str, Any]:
         """One JSON ``MediaContainer`` (or plex.tv object) from ``base`` (default: the PMS)."""
         url = (base or self.settings.url).rstrip("/") + path
-        response = await self.policy.send(await self.http(), "GET", url, scope=scope, params=params)
+        headers = await self.server_headers() if base is None else None
+        response = await self.policy.send(await self.http(), "GET", url, scope=scope, params=params, headers=headers)
         return self.check(response, f"GET {path}")
 
     def check(self, response: httpx.Response, what: str) -> dict[str, Any]:

@@ -21,6 +21,11 @@ class PlexAccount(msgspec.Struct, kw_only=True):
     client_id: str
     username: str = ""
     account_id: int | None = None
+    # the server picked from plex.tv resources at sign-in (its own access token for PMS calls)
+    server_name: str = ""
+    server_id: str = ""
+    server_uri: str = ""
+    server_token: str = ""
 
 
 class PlexIdentity:
@@ -56,8 +61,10 @@ class PlexIdentity:
         account = self.state.read_json(self.token_file, None, type=PlexAccount | None)
         if account is not None:
             register_secret(account.token)
+            register_secret(account.server_token)
         return account
 
     def save(self, account: PlexAccount) -> None:
         register_secret(account.token)
+        register_secret(account.server_token)
         self.state.write_json(self.token_file, account)

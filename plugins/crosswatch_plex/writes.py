@@ -38,8 +38,9 @@ class PlexWriter:
         self, method: str, path: str, params: dict[str, Any], *, base: str | None = None, scope: str
     ) -> int:
         url = (base or self.client.settings.url).rstrip("/") + path
+        headers = await self.client.server_headers() if base is None else None
         response = await self.client.policy.send(
-            await self.client.http(), method, url, params=params, scope=scope, idempotent=True
+            await self.client.http(), method, url, params=params, headers=headers, scope=scope, idempotent=True
         )
         if response.status_code == 401:
             self.client.check(response, f"{method} {path}")
