@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.bench import bench_core, bench_trakt
+from tests.bench import bench_core, bench_plex, bench_trakt
 
 pytestmark = pytest.mark.slow
 
@@ -27,3 +27,9 @@ def test_trakt_benchmark_smoke() -> None:
     assert result["history_write"]["writes"] == result["history_write"]["expected_writes"] == 3
     assert result["history_write"]["throttled"] == 0
     assert result["no_change_read"]["requests"] <= 4
+
+
+def test_plex_benchmark_smoke() -> None:
+    result = bench_plex.main(["--size", "40", "--plays", "300", "--rate", "20", "--latency-ms", "1"])
+    assert result["read"]["plays"] > 0 and result["read"]["requests"] > 0
+    assert result["rate"]["ok"] == result["rate"]["items"] == 20
