@@ -122,3 +122,40 @@ async def test_titles_not_in_the_library_are_frozen(tmp_path: Path) -> None:
     assert "frozen earlier" in second.unresolved[0][1]
     frozen = json.loads((tmp_path / ".cw_state" / "plex_ratings.unresolved.json").read_text())
     assert list(frozen) == ["movie:imdb:tt0000001"]
+
+
+@pytest.mark.anyio
+async def test_fallback_guid_recovers_ids_once_and_memoises_them(tmp_path: Path) -> None:
+    emu = PlexEmulator(seed=9, size=150)
+    async with serve_app(emu) as url:
+        plain = _provider(url, tmp_path / "plain", emu.owner_token)
+        without = await plain.read(Feature.HISTORY)
+        await plain.aclose()
+        first = _provider(url, tmp_path, emu.owner_token, fallback_GUID=True)
+        recovered = await first.read(Feature.HISTORY)
+        await first.aclose()
+        memo = json.loads((tmp_path / ".cw_state" / "plex_fallback_memo.json").read_text())
+        lookups = sum(n for name, n in emu.stats.to_json()["requests"].items() if "/library/search" in name)
+        emu.stats.reset()
+        again = _provider(url, tmp_path, emu.owner_token, fallback_GUID=True)
+        second = await again.read(Feature.HISTORY)
+        await again.aclose()
+        searches = sum(n for name, n in emu.stats.to_json()["requests"].items() if "/library/search" in name)
+    assert len(recovered) > len(without)  # plays of id-less and local-only titles now carry ids
+    assert all(any(k in p.ids or k in p.show_ids for k in ("imdb", "tmdb", "tvdb")) for p in recovered)
+    assert memo and any(memo.values()) and lookups > 0
+    assert second == recovered and searches == 0  # the memo answered
+
+
+@pytest.mark.anyio
+async def test_plays_of_items_plex_no_longer_knows_are_frozen_with_the_reason(tmp_path: Path) -> None:
+    emu = PlexEmulator(seed=9, size=150)
+    gone = sorted({str(p["ratingKey"]) for p in emu.state_json()["users"]["1"]["plays"]})[:2]
+    emu.settings.not_found_keys = gone
+    async with serve_app(emu) as url:
+        plex = _provider(url, tmp_path, emu.owner_token)
+        await plex.read(Feature.HISTORY)
+        await plex.aclose()
+    frozen = json.loads((tmp_path / ".cw_state" / "plex_history.unresolved.json").read_text())
+    assert frozen and {v["item"]["extra"]["ratingKey"] for v in frozen.values()} == set(gone)
+    assert all("404" in v["reason"] for v in frozen.values())

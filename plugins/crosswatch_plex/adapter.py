@@ -6,12 +6,14 @@ from collections.abc import Sequence
 
 import anyio
 
-from crosswatch.model import Feature, Item
+from crosswatch.model import Feature, Item, MediaType
 from crosswatch.provider import ProviderContext, WriteResult, file_prefix
 from crosswatch.unresolved import UnresolvedStore
 from crosswatch_plex.client import PlexClient
+from crosswatch_plex.fallback import FallbackResolver
 from crosswatch_plex.history import read_history
 from crosswatch_plex.library import LibraryIndex
+from crosswatch_plex.mapping import iso
 from crosswatch_plex.progress import read_progress
 from crosswatch_plex.ratings import read_ratings
 from crosswatch_plex.watchlist import read_watchlist
@@ -30,7 +32,9 @@ class PlexProvider:
         self.profile = ctx.profile
         self.settings = ctx.settings
         self.client = PlexClient(ctx.settings, ctx.state, ctx.profile)
-        self.unresolved = UnresolvedStore(ctx.state, file_prefix("PLEX", ctx.profile))
+        self.state = ctx.state
+        self.prefix = file_prefix("PLEX", ctx.profile)
+        self.unresolved = UnresolvedStore(ctx.state, self.prefix)
         self.writer = PlexWriter(self.client, self._index)
         self._indexes: dict[Feature, LibraryIndex] = {}
 
@@ -52,8 +56,29 @@ class PlexProvider:
             return await read_ratings(self.client)
         if feature == Feature.PROGRESS:
             return await read_progress(self.client)
-        read = await read_history(self.client)
+        fallback = FallbackResolver(self.client, self.state, self.prefix) if self.settings.fallback_GUID else None
+        read = await read_history(self.client, fallback)
+        if read.skipped:
+            missing = [(row, reason) for row, reason in read.skipped if "404" in reason]
+            await anyio.to_thread.run_sync(self._freeze_rows, missing)
         return read.plays
+
+    def _freeze_rows(self, rows: list) -> None:
+        """History rows Plex can no longer hydrate go to the unresolved file, with the reason."""
+        kinds = {m.value for m in MediaType}
+        items = [
+            (
+                Item(
+                    type=MediaType(r["type"]) if r.get("type") in kinds else MediaType.MOVIE,
+                    title=r.get("title"),
+                    extra={"ratingKey": str(r.get("ratingKey"))},
+                    watched_at=iso(r.get("viewedAt")),
+                ),
+                reason,
+            )
+            for r, reason in rows
+        ]
+        self.unresolved.freeze(str(Feature.HISTORY), items)
 
     async def add(self, feature: Feature, items: Sequence[Item]) -> WriteResult:
         feature = Feature(feature)

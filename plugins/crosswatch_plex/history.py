@@ -14,8 +14,9 @@ from typing import Any
 
 import msgspec
 
-from crosswatch.model import Item
+from crosswatch.model import Item, MediaType
 from crosswatch_plex.client import PlexClient, PlexError
+from crosswatch_plex.fallback import FallbackResolver
 from crosswatch_plex.guids import EXTERNAL
 from crosswatch_plex.mapping import iso, to_item
 from crosswatch_plex.ratings import hydrate, scan_with_shows
@@ -56,8 +57,23 @@ def _excluded(meta: dict[str, Any], item: Item, client: PlexClient) -> str | Non
     return None
 
 
-async def read_history(client: PlexClient) -> HistoryRead:
-    """Every play of the selected user in the whitelisted libraries, as Items with ``watched_at``."""
+async def _recover(fallback: FallbackResolver, meta: dict[str, Any], item: Item, show: dict[str, Any] | None) -> Item:
+    """``plex.fallback_GUID``: fill in the external ids the server did not have."""
+    if item.type in (MediaType.EPISODE, MediaType.SEASON):
+        if any(k in item.show_ids for k in EXTERNAL) or show is None:
+            return item
+        ids = await fallback.ids_for("show", show.get("title"), show.get("year"), show.get("guid"))
+        return msgspec.structs.replace(item, show_ids={**item.show_ids, **ids}) if ids else item
+    ids = await fallback.ids_for(str(item.type), item.title, item.year, meta.get("guid"))
+    return msgspec.structs.replace(item, ids={**item.ids, **ids}) if ids else item
+
+
+async def read_history(client: PlexClient, fallback: FallbackResolver | None = None) -> HistoryRead:
+    """Every play of the selected user in the whitelisted libraries, as Items with ``watched_at``.
+
+    With ``fallback`` (``plex.fallback_GUID``), items without external ids, and movies the
+    server can no longer hydrate, get their ids from the metadata service or Discover.
+    """
     account = await account_id(client)
     libraries = set(client.settings.history.libraries)
     rows = await client.get_all(
@@ -74,12 +90,17 @@ async def read_history(client: PlexClient) -> HistoryRead:
     seen: set[tuple[str, str | None]] = set()
     for row in rows:
         meta = metas.get(str(row.get("ratingKey")))
+        if meta is None and fallback is not None and row.get("type") == "movie":
+            meta = {key: row.get(key) for key in ("ratingKey", "type", "title", "year", "guid", "librarySectionID")}
         if meta is None:
             result.skipped.append((row, "Plex no longer knows this item (metadata 404)"))
             continue
-        item = to_item(meta, show=shows.get(str(meta.get("grandparentRatingKey"))))
+        show = shows.get(str(meta.get("grandparentRatingKey")))
+        item = to_item(meta, show=show)
         if item is None:
             continue
+        if fallback is not None and not any(k in item.ids or k in item.show_ids for k in EXTERNAL):
+            item = await _recover(fallback, meta, item, show)
         reason = _excluded(meta, item, client)
         if reason:
             result.skipped.append((row, reason))
@@ -90,6 +111,8 @@ async def read_history(client: PlexClient) -> HistoryRead:
         seen.add((item.extra["ratingKey"], when))
     if client.settings.history.include_marked_watched and account == OWNER:
         await _add_marked_watched(client, libraries, {rk for rk, _ in seen}, result)
+    if fallback is not None:
+        await fallback.save()
     return result
 
 
