@@ -11,16 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import subprocess
-import sys
 import tempfile
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 import msgspec
 
 from crosswatch import logging as cw_logging
@@ -31,50 +27,20 @@ from crosswatch_plex.adapter import PlexProvider
 from crosswatch_plex.config import PlexSettings
 from crosswatch_plex.identity import PlexAccount, PlexIdentity
 from tests.bench.bench_core import machine
+from tests.bench.emulator_process import EmulatorProcess
 
 
-class PlexEmulatorProcess:
-    """``python -m crosswatch_plex.emulator`` in its own process; its TOML block says where."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "crosswatch_plex.emulator", "--port", "0", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        block = ""
-        while "metadata_url" not in block:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError("the emulator exited before printing its config block")
-            block += line
-        self.config = tomllib.loads(block)["plex"]
-        self.url = self.config["url"]
-        match = re.search(r"token for tests: (\S+)", block)
-        assert match, block
-        self.token = match[1]
-
-    def control(self, method: str, path: str, body: Any = None) -> Any:
-        response = httpx.request(method, self.url + "/_emulator" + path, json=body, timeout=120)
-        response.raise_for_status()
-        return response.json() if response.content else None
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
-def _provider(emu: PlexEmulatorProcess, folder: Path, **overrides: Any) -> PlexProvider:
+def _provider(emu: EmulatorProcess, folder: Path, **overrides: Any) -> PlexProvider:
     state = StateDir(folder)
     state.ensure()
-    PlexIdentity(state).save(PlexAccount(token=emu.token, client_id="crosswatch-bench"))
+    token = re.search(r"token for tests: (\S+)", emu.block)
+    assert token, emu.block
+    PlexIdentity(state).save(PlexAccount(token=token[1], client_id="crosswatch-bench"))
     settings = msgspec.convert({**emu.config, **overrides}, PlexSettings)
     return PlexProvider(ProviderContext("PLEX", "default", settings, state))
 
 
-def _set_plays(emu: PlexEmulatorProcess, plays: int) -> int:
+def _set_plays(emu: EmulatorProcess, plays: int) -> int:
     """Give the owner exactly ``plays`` plays spread over the library's movies and episodes."""
     state = emu.control("GET", "/state")
     owner = state["users"]["1"]
@@ -91,7 +57,17 @@ def _set_plays(emu: PlexEmulatorProcess, plays: int) -> int:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"benchmark": "plex", "machine": machine(), "latency_ms": args.latency_ms}
-    emu = PlexEmulatorProcess("--seed", "11", "--size", str(args.size), "--latency-ms", str(args.latency_ms))
+    emu = EmulatorProcess(
+        "crosswatch_plex.emulator",
+        "plex",
+        "metadata_url",
+        "--seed",
+        "11",
+        "--size",
+        str(args.size),
+        "--latency-ms",
+        str(args.latency_ms),
+    )
     try:
         result["titles_played"] = _set_plays(emu, args.plays)
         with tempfile.TemporaryDirectory() as tmp:

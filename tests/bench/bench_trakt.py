@@ -13,16 +13,12 @@ import argparse
 import json
 import math
 import os
-import subprocess
-import sys
 import tempfile
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 import msgspec
 
 from crosswatch import logging as cw_logging
@@ -33,36 +29,7 @@ from crosswatch_trakt.adapter import TraktProvider
 from crosswatch_trakt.config import TraktSettings
 from crosswatch_trakt.tokens import Tokens, TokenStore
 from tests.bench.bench_core import machine
-
-
-class EmulatorProcess:
-    """``python -m crosswatch_trakt.emulator`` in its own process; the TOML it prints says where."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "crosswatch_trakt.emulator", "--port", "0", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        block = ""
-        while "auth_url" not in block:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError("the emulator exited before printing its config block")
-            block += line
-        self.config = tomllib.loads(block)["trakt"]
-        self.url = self.config["api_url"]
-
-    def control(self, method: str, path: str, body: Any = None) -> Any:
-        response = httpx.request(method, self.url + "/_emulator" + path, json=body, timeout=60)
-        response.raise_for_status()
-        return response.json() if response.content else None
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+from tests.bench.emulator_process import EmulatorProcess
 
 
 def _provider(emu: EmulatorProcess, folder: Path, **overrides: Any) -> TraktProvider:
@@ -144,6 +111,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"benchmark": "trakt", "machine": machine(), "latency_ms": args.latency_ms}
     with tempfile.TemporaryDirectory() as tmp:
         emu = EmulatorProcess(
+            "crosswatch_trakt.emulator",
+            "trakt",
+            "auth_url",
             "--seed",
             "11",
             "--size",
