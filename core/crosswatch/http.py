@@ -13,10 +13,10 @@ import json
 import random
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -24,6 +24,7 @@ import httpx
 import structlog
 
 log = structlog.get_logger("crosswatch.http")
+T = TypeVar("T")
 
 #: statuses that say "not done, try again later": safe to re-send even a non-idempotent write
 RETRY_SAFE = frozenset({429})
@@ -56,20 +57,42 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
 
+class LoopBound:
+    """A lazily made anyio primitive, made again when the event loop changes.
+
+    anyio primitives belong to the loop that made them; the policies are process-wide and
+    outlive loops (an in-process CLI run, tests on the other backend), keeping their numbers.
+    """
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make = make
+        self._value: T | None = None
+        self._loop: object = None
+
+    def get(self) -> T:
+        loop = anyio.lowlevel.current_token()
+        if self._value is None or self._loop != loop:
+            self._value, self._loop = self._make(), loop
+        return self._value
+
+    @property
+    def made(self) -> T | None:
+        """The primitive made last, if any (without making one)."""
+        return self._value
+
+
 class Pacer:
     """At most one call per ``interval`` seconds (Trakt: one write per second)."""
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
         self._next = 0.0
-        self._lock: anyio.Lock | None = None
+        self._lock = LoopBound(anyio.Lock)
 
     async def wait(self) -> None:
         if self.interval <= 0:
             return
-        if self._lock is None:
-            self._lock = anyio.Lock()
-        async with self._lock:
+        async with self._lock.get():
             now = time.monotonic()
             if self._next > now:
                 await anyio.sleep(self._next - now)
@@ -86,14 +109,12 @@ class WindowBudget:
     def __init__(self, limit: int, period: float) -> None:
         self.limit, self.period = limit, period
         self._stamps: deque[float] = deque()
-        self._lock: anyio.Lock | None = None
+        self._lock = LoopBound(anyio.Lock)
 
     async def wait(self) -> None:
         if self.limit <= 0:
             return
-        if self._lock is None:
-            self._lock = anyio.Lock()
-        async with self._lock:
+        async with self._lock.get():
             while True:
                 now = time.monotonic()
                 while self._stamps and self._stamps[0] <= now - self.period:
@@ -128,8 +149,7 @@ class HttpPolicy:
         self.name = name
         self.writes = Pacer(write_interval)
         self.reads = WindowBudget(read_limit, read_period)
-        self._limiter: anyio.CapacityLimiter | None = None
-        self._loop: object = None
+        self._limiter = LoopBound(lambda: anyio.CapacityLimiter(self.concurrency))
         self.stats = PolicyStats()
         self.configure(
             retry=retry or RetryPolicy(),
@@ -153,19 +173,11 @@ class HttpPolicy:
         self.writes.interval = write_interval
         self.reads.limit, self.reads.period = read_limit, read_period
         self.concurrency = concurrency
-        if self._limiter is not None:
-            self._limiter.total_tokens = concurrency
+        if self._limiter.made is not None:
+            self._limiter.made.total_tokens = concurrency
 
     def _slots(self) -> anyio.CapacityLimiter:
-        # anyio primitives belong to the event loop that made them: a policy outliving its
-        # loop (a CLI run, a test on the other backend) makes new ones, keeping its numbers
-        loop = anyio.lowlevel.current_token()
-        if self._limiter is None or self._loop != loop:
-            self._loop = loop
-            self._limiter = anyio.CapacityLimiter(self.concurrency)
-            self.writes._lock = None
-            self.reads._lock = None
-        return self._limiter
+        return self._limiter.get()
 
     async def send(
         self,
