@@ -19,7 +19,7 @@ from crosswatch_plex.client import PlexClient, PlexError
 from crosswatch_plex.fallback import FallbackResolver
 from crosswatch_plex.guids import EXTERNAL
 from crosswatch_plex.mapping import iso, to_item
-from crosswatch_plex.ratings import hydrate, scan_with_shows
+from crosswatch_plex.scan import hydrate, scan_with_shows
 
 OWNER = 1
 

@@ -13,7 +13,7 @@ from crosswatch.model import Item, MediaType
 from crosswatch_plex.client import PlexClient
 from crosswatch_plex.guids import EXTERNAL
 from crosswatch_plex.mapping import to_item
-from crosswatch_plex.ratings import SECTION_TYPES, hydrate, library_sections
+from crosswatch_plex.scan import SECTION_TYPES, hydrate, library_sections
 
 
 def keys_of(item: Item) -> set[tuple]:

@@ -7,7 +7,7 @@ import msgspec
 from crosswatch.model import Item
 from crosswatch_plex.client import PlexClient
 from crosswatch_plex.mapping import iso, to_item
-from crosswatch_plex.ratings import scan_with_shows
+from crosswatch_plex.scan import scan_with_shows
 
 
 async def read_progress(client: PlexClient) -> list[Item]:

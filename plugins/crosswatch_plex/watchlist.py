@@ -7,7 +7,7 @@ import msgspec
 from crosswatch.model import Item
 from crosswatch_plex.client import PlexClient, PlexError
 from crosswatch_plex.mapping import iso, metadata_items, to_item
-from crosswatch_plex.ratings import hydrate
+from crosswatch_plex.scan import hydrate
 
 WATCHLIST = "/library/sections/watchlist/all"
 
