@@ -15,7 +15,7 @@ COMMANDS = {
     ("config", "check"): "config:cmd_check",
     ("plugins", "list"): "plugins:cmd_list",
     ("auth",): "auth:cmd_auth",
-    ("emulator",): "auth:cmd_emulator",
+    ("emulator",): "emulator:cmd_emulator",
     ("unresolved", "list"): "unresolved:cmd_list",
     ("unresolved", "clear"): "unresolved:cmd_clear",
 }

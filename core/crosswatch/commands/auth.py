@@ -1,10 +1,8 @@
-"""``crosswatch auth PROVIDER`` and ``crosswatch emulator NAME``: both found through the plugins."""
+"""``crosswatch auth PROVIDER``: the sign-in flow a plugin offers (Trakt device code, Plex PIN)."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import sys
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -41,18 +39,3 @@ def cmd_auth(args: argparse.Namespace) -> int:
     except HttpError as exc:
         return fail(f"{section} sign-in failed: {exc}")
     return 0
-
-
-def cmd_emulator(args: argparse.Namespace) -> int:
-    quiet_logging(args)
-    host = plugin_host(config_dir(args))
-    emulators: dict[str, str] = {}
-    for _plugin, found in host.call_each("crosswatch_emulators"):
-        emulators.update(found or {})
-    target = emulators.get(args.provider.lower())
-    if target is None:
-        return fail(f"no emulator {args.provider!r} (available: {', '.join(sorted(emulators)) or 'none'})")
-    module_name, _, func = target.partition(":")
-    main = getattr(importlib.import_module(module_name), func)
-    sys.stdout.flush()
-    return int(main(list(args.args)) or 0)
