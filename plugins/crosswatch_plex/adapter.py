@@ -9,6 +9,7 @@ import anyio
 from crosswatch.model import Feature, Item, MediaType
 from crosswatch.provider import ProviderContext, WriteResult, file_prefix
 from crosswatch.unresolved import UnresolvedStore
+from crosswatch_plex.cache import ReadCache, settings_digest
 from crosswatch_plex.client import PlexClient
 from crosswatch_plex.fallback import FallbackResolver
 from crosswatch_plex.history import read_history
@@ -48,16 +49,34 @@ class PlexProvider:
             self._indexes[feature] = await LibraryIndex.build(self.client, libraries, WRITE_KINDS[feature])
         return self._indexes[feature]
 
+    def _cache(self, feature: Feature) -> ReadCache:
+        """The read cache of ``feature``; any setting that shapes the read is part of its key."""
+        s = self.settings
+        shaping = (
+            (s.url, s.user, s.ratings.libraries)
+            if feature == Feature.RATINGS
+            else (
+                s.url,
+                s.user,
+                s.history,
+                s.history_ignore_local_guid,
+                s.history_ignore_guid_prefixes,
+                s.history_require_external_ids,
+                s.fallback_GUID,
+            )
+        )
+        return ReadCache(self.state, self.prefix, str(feature), settings_digest(*shaping))
+
     async def read(self, feature: Feature) -> list[Item]:
         feature = Feature(feature)
         if feature == Feature.WATCHLIST:
             return await read_watchlist(self.client)
         if feature == Feature.RATINGS:
-            return await read_ratings(self.client)
+            return await read_ratings(self.client, self._cache(feature))
         if feature == Feature.PROGRESS:
             return await read_progress(self.client)
         fallback = FallbackResolver(self.client, self.state, self.prefix) if self.settings.fallback_GUID else None
-        read = await read_history(self.client, fallback)
+        read = await read_history(self.client, fallback, self._cache(feature))
         if read.skipped:
             missing = [(row, reason) for row, reason in read.skipped if "404" in reason]
             await anyio.to_thread.run_sync(self._freeze_rows, missing)
@@ -106,6 +125,9 @@ class PlexProvider:
         return await self._finish(feature, result, [])
 
     async def _finish(self, feature: Feature, result: WriteResult, frozen: list[Item]) -> WriteResult:
+        if feature in (Feature.RATINGS, Feature.HISTORY) and (result.ok or result.failed):
+            # two changes in one second can leave a probe's fingerprint unchanged: read in full next time
+            await self._cache(feature).forget()
         if result.unresolved:
             await anyio.to_thread.run_sync(self.unresolved.freeze, str(feature), result.unresolved)
         result.unresolved.extend((i, "frozen earlier (crosswatch unresolved list)") for i in frozen)

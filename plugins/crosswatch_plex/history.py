@@ -9,12 +9,14 @@ hydrated once for its ``Guid[]`` (and an episode's show for the show's ids). Opt
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from crosswatch.model import Item, MediaType
+from crosswatch_plex.cache import Entry, ReadCache, probe
 from crosswatch_plex.client import PlexClient, PlexError
 from crosswatch_plex.fallback import FallbackResolver
 from crosswatch_plex.guids import EXTERNAL
@@ -22,6 +24,8 @@ from crosswatch_plex.mapping import iso, to_item
 from crosswatch_plex.scan import hydrate, scan_with_shows
 
 OWNER = 1
+HISTORY = "/status/sessions/history/all"
+SCOPE = "PLEX:history"
 
 
 @dataclass
@@ -68,26 +72,85 @@ async def _recover(fallback: FallbackResolver, meta: dict[str, Any], item: Item,
     return msgspec.structs.replace(item, ids={**item.ids, **ids}) if ids else item
 
 
-async def read_history(client: PlexClient, fallback: FallbackResolver | None = None) -> HistoryRead:
+async def read_history(
+    client: PlexClient, fallback: FallbackResolver | None = None, cache: ReadCache | None = None
+) -> HistoryRead:
     """Every play of the selected user in the whitelisted libraries, as Items with ``watched_at``.
 
     With ``fallback`` (``plex.fallback_GUID``), items without external ids, and movies the
-    server can no longer hydrate, get their ids from the metadata service or Discover.
+    server can no longer hydrate, get their ids from the metadata service or Discover. With
+    ``cache``, an unchanged history costs one request and new plays only their own rows.
     """
     account = await account_id(client)
-    libraries = set(client.settings.history.libraries)
-    rows = await client.get_all(
-        "/status/sessions/history/all", params={"accountID": account, "sort": "viewedAt:desc"}, scope="PLEX:history"
-    )
-    rows = [r for r in rows if not libraries or int(r.get("librarySectionID") or 0) in libraries]
-    metas = await hydrate(client, {str(r.get("ratingKey")) for r in rows}, "PLEX:history")
-    shows = await hydrate(
-        client,
-        {str(m.get("grandparentRatingKey")) for m in metas.values() if m.get("type") == "episode"},
-        "PLEX:history",
-    )
+    params = {"accountID": account, "sort": "viewedAt:desc"}
     result = HistoryRead()
-    seen: set[tuple[str, str | None]] = set()
+    key = f"account:{account}"
+    entry = None
+    if cache is not None:
+        fingerprint = await probe(client, HISTORY, params, SCOPE)
+        entry = await cache.get(key)
+        if entry is not None and entry.fingerprint == fingerprint:
+            cache.hits += 1
+            result.plays = list(entry.items)
+        else:
+            entry = await _grow(client, params, entry, fingerprint, result, fallback)
+            if entry is None:
+                rows = await client.get_all(HISTORY, params=params, scope=SCOPE)
+                await _plays(client, rows, fallback, result)
+                entry = _entry(fingerprint, rows, result.plays)
+            await cache.put(key, entry)
+            await cache.save(keep={key})
+    else:
+        rows = await client.get_all(HISTORY, params=params, scope=SCOPE)
+        await _plays(client, rows, fallback, result)
+    if client.settings.history.include_marked_watched and account == OWNER:
+        played = {str(p.extra.get("ratingKey")) for p in result.plays}
+        await _add_marked_watched(client, set(client.settings.history.libraries), played, result)
+    if fallback is not None:
+        await fallback.save()
+    return result
+
+
+def _entry(fingerprint: list[Any], rows: list[dict[str, Any]], plays: list[Item]) -> Entry:
+    newest = max((r.get("viewedAt") for r in rows if isinstance(r.get("viewedAt"), int)), default=0)
+    keys = [str(r.get("historyKey")) for r in rows]
+    return Entry(fingerprint=fingerprint, read_at=time.time(), items=list(plays), keys=keys, newest=newest)
+
+
+async def _grow(
+    client: PlexClient,
+    params: dict[str, Any],
+    entry: Entry | None,
+    fingerprint: list[Any],
+    result: HistoryRead,
+    fallback: FallbackResolver | None,
+) -> Entry | None:
+    """Only new plays since the cached read, when that makes the whole history; else None."""
+    total = fingerprint[0]
+    if entry is None or not isinstance(total, int) or total <= len(entry.keys) or not entry.newest:
+        return None
+    rows = await client.get_all(HISTORY, params={**params, "viewedAt>": entry.newest}, scope=SCOPE)
+    known = set(entry.keys)
+    new = [r for r in rows if str(r.get("historyKey")) not in known]
+    if len(known) + len(new) != total:  # plays were also deleted: read the whole history
+        return None
+    await _plays(client, new, fallback, result)
+    result.plays += entry.items
+    newest = max([entry.newest, *(r["viewedAt"] for r in new if isinstance(r.get("viewedAt"), int))])
+    keys = [*(str(r.get("historyKey")) for r in new), *entry.keys]
+    return Entry(fingerprint=fingerprint, read_at=entry.read_at, items=list(result.plays), keys=keys, newest=newest)
+
+
+async def _plays(
+    client: PlexClient, rows: list[dict[str, Any]], fallback: FallbackResolver | None, result: HistoryRead
+) -> None:
+    """History rows -> plays (hydrated once per item, filtered as configured) into ``result``."""
+    libraries = set(client.settings.history.libraries)
+    rows = [r for r in rows if not libraries or int(r.get("librarySectionID") or 0) in libraries]
+    metas = await hydrate(client, {str(r.get("ratingKey")) for r in rows}, SCOPE)
+    shows = await hydrate(
+        client, {str(m.get("grandparentRatingKey")) for m in metas.values() if m.get("type") == "episode"}, SCOPE
+    )
     for row in rows:
         meta = metas.get(str(row.get("ratingKey")))
         if meta is None and fallback is not None and row.get("type") == "movie":
@@ -105,15 +168,8 @@ async def read_history(client: PlexClient, fallback: FallbackResolver | None = N
         if reason:
             result.skipped.append((row, reason))
             continue
-        when = iso(row.get("viewedAt"))
-        extra = {**item.extra, "historyKey": row.get("historyKey"), "account": account}
-        result.plays.append(msgspec.structs.replace(item, watched_at=when, extra=extra))
-        seen.add((item.extra["ratingKey"], when))
-    if client.settings.history.include_marked_watched and account == OWNER:
-        await _add_marked_watched(client, libraries, {rk for rk, _ in seen}, result)
-    if fallback is not None:
-        await fallback.save()
-    return result
+        extra = {**item.extra, "historyKey": row.get("historyKey"), "account": row.get("accountID", OWNER)}
+        result.plays.append(msgspec.structs.replace(item, watched_at=iso(row.get("viewedAt")), extra=extra))
 
 
 async def _add_marked_watched(client: PlexClient, libraries: set[int], played: set[str], result: HistoryRead) -> None:

@@ -87,9 +87,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "requests": first,
             }
             emu.control("POST", "/stats/reset")
+            began = time.monotonic()
             await plex.read(Feature.RATINGS)
             await plex.read(Feature.HISTORY)
-            result["unchanged_reread_requests"] = emu.control("GET", "/stats")["total"]
+            result["unchanged_reread"] = {
+                "seconds": round(time.monotonic() - began, 2),
+                "requests": emu.control("GET", "/stats")["total"],
+            }
             targets = [
                 i
                 for i in index.items.values()
