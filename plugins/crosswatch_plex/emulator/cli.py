@@ -45,6 +45,9 @@ def parser() -> argparse.ArgumentParser:
     knobs.add_argument("--websocket-drop", type=int, default=0, help="close websockets after N frames (0: never)")
     knobs.add_argument("--watched-threshold", type=float, default=0.9)
     knobs.add_argument("--watchlist-conflict-status", type=int, default=409, choices=(200, 204, 409))
+    knobs.add_argument(
+        "--matches-by-id", type=int, default=1, choices=(0, 1), help="0: Discover matches finds nothing by external id"
+    )
     return p
 
 

@@ -13,7 +13,9 @@ the catalogue's external ids, whatever guid style the PMS library shows for it.
 - ``GET /library/metadata/{key}/userState``: ``UserState`` (``watchlistedAt``, ``viewCount``).
 - ``GET /library/metadata/matches?type=1|2&guid=imdb://tt...|tmdb://N|tvdb://N|plex://...``, or
   ``title=tmdb-N`` / ``imdb-tt...`` / ``tvdb-N``, or a plain ``title`` (+ ``year``): the matches,
-  with ``Guid`` children (an empty container when nothing matches).
+  with ``Guid`` children (an empty container when nothing matches). With the knob
+  ``matches_by_id`` at 0, ``guid=imdb://|tmdb://|tvdb://`` lookups always answer the empty
+  container (real Discover misses some titles by id); ``title=`` and ``plex://`` still match.
 - ``GET /library/search?query=&limit=&searchTypes=movies,tv``: ``SearchResults`` (``id``
   ``external``) of ``SearchResult`` entries (``score``, one ``Metadata`` object), titles
   containing the query, best first; no ``Guid`` children.
@@ -39,6 +41,8 @@ from crosswatch_plex.emulator.library import TYPE_NUMBERS, external_guids, title
 from crosswatch_plex.emulator.render import El, container, html_error, page, respond, x_plex
 
 PROVIDER = "tv.plex.provider.discover"
+#: ``guid=`` schemes that ``matches_by_id`` = 0 stops finding
+EXTERNAL_SCHEMES = ("imdb", "tmdb", "tvdb")
 _IMAGES = "https://metadata-static.plex.tv"
 
 
@@ -193,10 +197,11 @@ async def matches(request: Request) -> Response:
     found: list[Media] = []
     if "://" in guid:
         scheme, _, value = guid.partition("://")
-        found = _by_id(emu, kinds, scheme.lower(), value)
+        if emu.settings.matches_by_id or scheme.lower() not in EXTERNAL_SCHEMES:
+            found = _by_id(emu, kinds, scheme.lower(), value)
     elif title:
         scheme, dash, value = title.partition("-")
-        if dash and scheme.lower() in ("imdb", "tmdb", "tvdb") and value:
+        if dash and scheme.lower() in EXTERNAL_SCHEMES and value:
             found = _by_id(emu, kinds, scheme.lower(), value)
         else:
             year = int_param(request, "year")

@@ -16,6 +16,10 @@ websocket_drop             0         close every notification websocket after th
 watched_threshold          0.9       share of the duration past which a timeline/progress report is a play
 watchlist_conflict_status  409       answer to adding a title already listed (or removing one that is not):
                                      409 with an "already" message, or 200 to accept silently
+matches_by_id              1         1: ``/library/metadata/matches?guid=imdb://|tmdb://|tvdb://...``
+                                     finds titles by external id; 0: it answers an empty container
+                                     for them (as real Discover does for some titles), while
+                                     ``title=`` and ``guid=plex://`` lookups still answer
 =========================  ========  =============================================================
 """
 
@@ -27,7 +31,7 @@ from typing import Any
 from crosswatch.emulation.settings import Knobs, coerce_number
 
 _SHARES = frozenset({"error_rate", "not_found_rate", "watched_threshold"})
-_CHOICES = {"watchlist_conflict_status": (200, 204, 409)}
+_CHOICES = {"watchlist_conflict_status": (200, 204, 409), "matches_by_id": (0, 1)}
 
 
 @dataclass
@@ -45,6 +49,7 @@ class EmulatorSettings(Knobs):
     websocket_drop: int = 0
     watched_threshold: float = 0.9
     watchlist_conflict_status: int = 409
+    matches_by_id: int = 1
 
     def coerce(self, name: str, kind: str, value: Any) -> Any:
         """A list knob holds ratingKeys (as strings); every other knob is a non-negative number."""
