@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from crosswatch import hookimpl
+from crosswatch.captures.plan import plan_restore
 from crosswatch.model import Feature, Item
+from crosswatch.provider import FeatureSupport
 
 #: the fields of an item that a compare reports per feature (history is compared as plays)
 COMPARED_FIELDS = {
@@ -27,6 +29,13 @@ def crosswatch_compare_item(feature: Feature, old: Item, new: Item) -> dict[str,
         if before != after:
             changes[name] = (before, after)
     return changes
+
+
+@hookimpl(trylast=True)
+def crosswatch_restore_plan(capture: Any, current: list[Item], mode: str, support: FeatureSupport) -> Any:
+    """Merge adds what is missing and fixes changed values; clear removes all, then adds all."""
+    feature = Feature(capture.feature)
+    return plan_restore(capture.provider, capture.profile, feature, capture.items, current, mode, support)
 
 
 @hookimpl(trylast=True)

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from crosswatch import __version__
+from crosswatch.cli_capture import add_capture, add_tools
 
 #: command path -> "module:function" under crosswatch.commands
 COMMANDS = {
@@ -18,6 +19,17 @@ COMMANDS = {
     ("emulator",): "emulator:cmd_emulator",
     ("unresolved", "list"): "unresolved:cmd_list",
     ("unresolved", "clear"): "unresolved:cmd_clear",
+    ("capture", "create"): "capture:cmd_create",
+    ("capture", "list"): "capture:cmd_list",
+    ("capture", "show"): "capture:cmd_show",
+    ("capture", "restore"): "capture:cmd_restore",
+    ("capture", "compare"): "capture:cmd_compare",
+    ("capture", "delete"): "capture:cmd_delete",
+    ("capture", "prune"): "capture:cmd_prune",
+    ("capture", "schedule", "add"): "capture_schedule:cmd_add",
+    ("capture", "schedule", "list"): "capture_schedule:cmd_list",
+    ("capture", "schedule", "remove"): "capture_schedule:cmd_remove",
+    ("tools", "clear"): "tools:cmd_clear",
 }
 
 
@@ -76,12 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     uclear.add_argument("--feature", required=True, choices=["watchlist", "ratings", "history", "progress"])
     uclear.add_argument("--key", action="append", help="only this item key (repeatable); default: all of the feature")
     uclear.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    add_capture(sub)
+    add_tools(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    key = tuple(p for p in (args.command, getattr(args, "action", None)) if p)
+    key = tuple(p for p in (args.command, getattr(args, "action", None), getattr(args, "sub", None)) if p)
     module_name, func_name = COMMANDS[key].split(":")
     module = importlib.import_module(f"crosswatch.commands.{module_name}")
     try:

@@ -27,7 +27,8 @@ from crosswatch.config import (
     ConfigIssue,
     load_config,
 )
-from crosswatch.events import ConfigRejected, ConfigReloaded
+from crosswatch.events import ConfigRejected, ConfigReloaded, ScheduleFired
+from crosswatch.guard import guard_route, issue_token
 from crosswatch.plugins import PluginHost, peek_disabled
 from crosswatch.scheduler import Scheduler, jobs_from_config
 from crosswatch.services import ServiceContext, ServiceSupervisor
@@ -62,6 +63,7 @@ class Daemon:
         self._watch_stop: anyio.Event | None = None
         self._stopping: anyio.Event | None = None
         self._web_done: anyio.Event | None = None
+        self._captures: Any = None
 
     # -- start ---------------------------------------------------------------------------
 
@@ -90,11 +92,13 @@ class Daemon:
         backend = _backend()
         self.bus = EventBus(config.daemon.event_buffer)
         self.scheduler = Scheduler(self.bus)
-        self.web = WebApp(self.health)
+        token = await anyio.to_thread.run_sync(issue_token, self.state)
+        self.web = WebApp(self.health, core=[guard_route(self.bus, token)])
         self._reload_lock = anyio.Lock()
         self._watch_stop = anyio.Event()
         self._stopping = anyio.Event()
         self._web_done = anyio.Event()
+        self.bus.subscribe(ScheduleFired, self._capture_job)
         try:
             sock = bind_socket(config.daemon.listen) if config.daemon.listen else None
         except OSError as exc:
@@ -159,6 +163,16 @@ class Daemon:
             log.warning(
                 "config.restart_needed", key="daemon.listen", hint="the new address takes effect after a restart"
             )
+
+    async def _capture_job(self, event: ScheduleFired) -> None:
+        """A capture schedule fired: take the capture and prune (imported on first use)."""
+        if event.kind != "capture":
+            return
+        if self._captures is None:
+            from crosswatch.captures.scheduled import ScheduledCaptures
+
+            self._captures = ScheduledCaptures(self.host, self._current, self.bus)
+        await self._captures.on_fired(event)
 
     def _current(self) -> Config:
         assert self.config is not None

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from crosswatch.bus import BusView
     from crosswatch.config import Config, ConfigSection
     from crosswatch.model import Feature, Item
-    from crosswatch.provider import AuthContext, ProviderSpec
+    from crosswatch.provider import AuthContext, FeatureSupport, ProviderSpec
     from crosswatch.services import ServiceContext
 
 hookspec = pluggy.HookspecMarker("crosswatch")
@@ -76,8 +76,12 @@ def crosswatch_capture_filter(provider: str, profile: str, feature: Feature, ite
 
 
 @hookspec(firstresult=True)
-def crosswatch_restore_plan(capture: Any, current: list[Item], mode: str) -> Any:
-    """Compute what restoring ``capture`` over ``current`` in ``mode`` (merge|clear) would do."""
+def crosswatch_restore_plan(capture: Any, current: list[Item], mode: str, support: FeatureSupport) -> Any:
+    """Return the ``RestorePlan`` of restoring ``capture`` (one feature) over ``current`` in ``mode``.
+
+    ``mode`` is ``merge`` or ``clear``; ``support`` is what the provider can do with the
+    feature (e.g. ``keeps_watched_at``). Core's default is ``captures.plan.plan_restore``.
+    """
 
 
 @hookspec

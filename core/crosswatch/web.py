@@ -44,15 +44,16 @@ def bind_socket(listen: str) -> socket.socket:
 class WebApp:
     """An ASGI app whose routes can be swapped when plugins change (on a config reload)."""
 
-    def __init__(self, health: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, health: Callable[[], dict[str, Any]], core: Sequence[BaseRoute] = ()) -> None:
         self._health = health
+        self._core = list(core)
         self._app = self._build([])
 
     def _build(self, extra: Sequence[BaseRoute]) -> Starlette:
         async def healthz(request: Request) -> JSONResponse:
             return JSONResponse(self._health())
 
-        return Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), *extra])
+        return Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), *self._core, *extra])
 
     def set_routes(self, extra: Sequence[BaseRoute]) -> None:
         self._app = self._build(extra)

@@ -1,0 +1,203 @@
+"""Restoring a capture into its provider profile: plan first, a safety capture before a clear, then write.
+
+A restore refuses a capture of another provider, a damaged or hand-edited file (checksum),
+and a format it does not know. A bundle restores each child feature in the chosen mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import structlog
+
+from crosswatch.captures.context import CaptureContext
+from crosswatch.captures.create import write_captures
+from crosswatch.captures.format import ALL, Capture, CaptureError
+from crosswatch.captures.plan import RestorePlan, by_type, describe
+from crosswatch.captures.store import CaptureRef
+from crosswatch.events import RestoreFinished, RestoreStarting
+from crosswatch.model import Feature, Item
+from crosswatch.profiles import Profile, ProfileError, opened
+from crosswatch.provider import Provider, WriteResult
+
+log = structlog.get_logger("crosswatch.captures")
+MODES = ("merge", "clear")
+
+
+@dataclass
+class FeatureOutcome:
+    """What one feature's restore did."""
+
+    plan: RestorePlan
+    added: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    removed: dict[str, int] = field(default_factory=dict)
+    failed: list[tuple[Item, str]] = field(default_factory=list)
+    unresolved: list[tuple[Item, str]] = field(default_factory=list)
+
+    def to_json(self, verbose: bool = False) -> dict[str, Any]:
+        return {
+            "plan": self.plan.to_json(verbose),
+            "added": self.added,
+            "updated": self.updated,
+            "removed": self.removed,
+            "failed": [{"item": describe(i), "reason": r} for i, r in self.failed],
+            "unresolved": [{"item": describe(i), "reason": r} for i, r in self.unresolved],
+        }
+
+
+@dataclass
+class RestoreReport:
+    capture: str
+    provider: str
+    profile: str
+    mode: str
+    dry_run: bool
+    features: list[FeatureOutcome] = field(default_factory=list)
+    safety: list[str] = field(default_factory=list)  # safety captures taken first
+    applied: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.failed for f in self.features)
+
+    def to_json(self, verbose: bool = False) -> dict[str, Any]:
+        return {
+            "capture": self.capture,
+            "provider": self.provider,
+            "profile": self.profile,
+            "mode": self.mode,
+            "dry_run": self.dry_run,
+            "applied": self.applied,
+            "safety_captures": self.safety,
+            "features": [f.to_json(verbose) for f in self.features],
+        }
+
+
+def capture_parts(ctx: CaptureContext, ref: str) -> tuple[str, Capture, list[Capture]]:
+    """A capture by name with its parts (a bundle's children, checked against the bundle)."""
+    store = ctx.store
+    path = store.find(ref)
+    capture = store.load(path)
+    name = store.rel(path)
+    if capture.feature != ALL:
+        return name, capture, [capture]
+    parts = []
+    for child in capture.children:
+        where = store.root / child.path
+        if not where.is_file():
+            raise CaptureError(f"{name}: its {child.feature} capture {child.path} is missing")
+        part = store.load(where)
+        if part.sha256 != child.sha256:
+            raise CaptureError(f"{name}: its {child.feature} capture {child.path} is not the one it was made with")
+        parts.append(part)
+    return name, capture, parts
+
+
+async def restore_capture(
+    ctx: CaptureContext,
+    ref: str,
+    mode: str,
+    *,
+    provider: str | None = None,
+    profile: str | None = None,
+    dry_run: bool = False,
+    confirm: Callable[[RestoreReport], bool] | None = None,
+) -> RestoreReport:
+    """Plan (and unless ``dry_run`` and ``confirm`` allows, apply) a restore of capture ``ref``."""
+    if mode not in MODES:
+        raise CaptureError(f"unknown restore mode {mode!r} (merge or clear)")
+    name, capture, parts = await anyio.to_thread.run_sync(capture_parts, ctx, ref)
+    if provider and provider.split(".", 1)[0].upper() not in (capture.provider, ctx_section_id(ctx, provider)):
+        raise CaptureError(f"{name} is a capture of {capture.provider}; it cannot be restored into {provider}")
+    try:
+        target = ctx.profile(capture.provider, profile or capture.profile)
+    except ProfileError as exc:
+        raise CaptureError(f"{name}: {exc}") from None
+    for part in parts:
+        _check_support(target, Feature(part.feature), mode, name)
+    report = RestoreReport(name, target.provider, target.profile, mode, dry_run)
+    async with opened(target, ctx.state, ctx.bus) as instance:
+        current: dict[Feature, list[Item]] = {}
+        for part in parts:
+            feature = Feature(part.feature)
+            ctx.say(f"reading {target.name} {feature}...")
+            current[feature] = await instance.read(feature)
+            plan = ctx.host.hook.crosswatch_restore_plan(
+                capture=part, current=current[feature], mode=mode, support=target.support(feature)
+            )
+            report.features.append(FeatureOutcome(plan))
+        if dry_run or all(f.plan.empty for f in report.features):
+            return report
+        if confirm is not None and not confirm(report):
+            return report
+        if mode == "clear":
+            safety = await write_captures(
+                ctx,
+                target,
+                capture.feature,
+                current,
+                label="safety-before-restore",
+                kind="safety",
+                reason=f"before a clear-mode restore of {name}",
+            )
+            report.safety = [s.rel for s in safety]
+        for outcome in report.features:
+            await _apply(ctx, target, instance, outcome)
+        report.applied = True
+    ctx.host.call_each("crosswatch_restore_finished", report=report)
+    log.info("capture.restored", capture=name, mode=mode, ok=report.ok)
+    return report
+
+
+def ctx_section_id(ctx: CaptureContext, provider: str) -> str:
+    spec = ctx.host.providers.by_section(provider.split(".", 1)[0].lower())
+    return spec.id if spec is not None else ""
+
+
+def _check_support(target: Profile, feature: Feature, mode: str, name: str) -> None:
+    support = target.support(feature)
+    if support is None or not support.add:
+        raise CaptureError(f"{name}: {target.name} cannot write {feature}; it cannot be restored")
+    if mode == "clear" and not (support.remove and support.clear):
+        raise CaptureError(
+            f"{name}: {target.name} cannot clear {feature}"
+            + (f" ({support.note})" if support.note else "")
+            + "; use --mode merge"
+        )
+
+
+async def _apply(ctx: CaptureContext, target: Profile, instance: Provider, outcome: FeatureOutcome) -> None:
+    plan = outcome.plan
+    feature = Feature(plan.feature)
+    await ctx.publish(RestoreStarting(target.provider, target.profile, plan.feature, plan.mode))
+    ok = False
+    try:
+        if plan.remove:
+            ctx.say(f"removing {len(plan.remove)} {feature} items from {target.name}...")
+            _tally(outcome, await instance.remove(feature, plan.remove), "removed")
+        if plan.add:
+            ctx.say(f"adding {len(plan.add)} {feature} items to {target.name}...")
+            _tally(outcome, await instance.add(feature, plan.add), "added")
+        if plan.update:
+            ctx.say(f"updating {len(plan.update)} {feature} items on {target.name}...")
+            _tally(outcome, await instance.add(feature, plan.update), "updated")
+        ok = not outcome.failed
+    finally:
+        with anyio.CancelScope(shield=True):
+            await ctx.publish(RestoreFinished(target.provider, target.profile, plan.feature, plan.mode, ok=ok))
+
+
+def _tally(outcome: FeatureOutcome, result: WriteResult, what: str) -> None:
+    counts = getattr(outcome, what)
+    for kind, n in by_type(result.ok).items():
+        counts[kind] = counts.get(kind, 0) + n
+    outcome.failed += result.failed
+    outcome.unresolved += result.unresolved
+
+
+def describe_ref(ref: CaptureRef) -> str:
+    return ref.rel

@@ -1,0 +1,75 @@
+"""Retention of scheduled captures: each schedule prunes only its own auto captures.
+
+Manual and safety captures are never pruned, nor another schedule's. Which of a schedule's
+captures go is the ``crosswatch_retention_select`` hook's choice (core's default: older than
+``keep_days`` or beyond the newest ``max_keep``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import structlog
+
+from crosswatch.captures.context import CaptureContext
+from crosswatch.captures.store import CaptureRef, CaptureStore
+from crosswatch.config.schema import CaptureSchedule
+from crosswatch.events import CaptureDeleted
+
+log = structlog.get_logger("crosswatch.captures")
+
+
+@dataclass
+class PruneResult:
+    schedule: str
+    kept: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+
+def top_level(refs: list[CaptureRef]) -> list[CaptureRef]:
+    """Captures that are not a bundle's child (children go with their bundle)."""
+    children = {c.path for r in refs if r.header is not None for c in r.header.children}
+    return [r for r in refs if r.rel not in children]
+
+
+def schedule_captures(refs: list[CaptureRef], schedule: CaptureSchedule) -> list[CaptureRef]:
+    """The auto captures ``schedule`` made, newest first."""
+    mine = [
+        r for r in refs if r.header is not None and r.header.type == "auto" and r.header.schedule == schedule.job_name
+    ]
+    return sorted(mine, key=lambda r: (r.created, r.rel), reverse=True)
+
+
+def delete_capture(ctx: CaptureContext, ref: CaptureRef) -> list[str]:
+    """Delete one capture (a bundle with its children); hooks and the bus hear of each file."""
+    store: CaptureStore = ctx.store
+    removed = store.delete(ref.path)
+    for path in removed:
+        rel = store.rel(path)
+        ctx.host.call_each("crosswatch_capture_deleted", ref=rel)
+        ctx.emit(CaptureDeleted(str(path)))
+        log.info("capture.deleted", path=rel)
+    return [store.rel(p) for p in removed]
+
+
+def prune(ctx: CaptureContext, schedules: list[CaptureSchedule], *, dry_run: bool = False) -> list[PruneResult]:
+    refs = top_level(ctx.store.list())
+    results = []
+    for schedule in schedules:
+        mine = schedule_captures(refs, schedule)
+        result = PruneResult(schedule.job_name)
+        if schedule.keep_days or schedule.max_keep:
+            doomed = ctx.host.hook.crosswatch_retention_select(captures=mine, policy=schedule) or []
+        else:
+            doomed = []
+        doomed_paths = {d.path for d in doomed}
+        for ref in mine:
+            if ref.path not in doomed_paths:
+                result.kept.append(ref.rel)
+            elif dry_run:
+                result.deleted.append(ref.rel)
+            else:
+                delete_capture(ctx, ref)
+                result.deleted.append(ref.rel)
+        results.append(result)
+    return results
