@@ -117,8 +117,14 @@ async def restore_capture(
         target = ctx.profile(capture.provider, profile or capture.profile)
     except ProfileError as exc:
         raise CaptureError(f"{name}: {exc}") from None
+    bundle = capture.feature == ALL
+    modes: dict[str, str] = {}
+    notes: dict[str, str] = {}
     for part in parts:
-        _check_support(target, Feature(part.feature), mode, name)
+        modes[part.feature], notes[part.feature] = _mode_for(target, Feature(part.feature), mode, name, bundle)
+    parts = [p for p in parts if modes[p.feature]]
+    if not parts:
+        raise CaptureError(f"{name}: {target.name} cannot write any feature of this capture")
     report = RestoreReport(name, target.provider, target.profile, mode, dry_run)
     async with opened(target, ctx.state, ctx.bus) as instance:
         current: dict[Feature, list[Item]] = {}
@@ -127,8 +133,10 @@ async def restore_capture(
             ctx.say(f"reading {target.name} {feature}...")
             current[feature] = await instance.read(feature)
             plan = ctx.host.hook.crosswatch_restore_plan(
-                capture=part, current=current[feature], mode=mode, support=target.support(feature)
+                capture=part, current=current[feature], mode=modes[part.feature], support=target.support(feature)
             )
+            if notes[part.feature]:
+                plan.notes.insert(0, notes[part.feature])
             report.features.append(FeatureOutcome(plan))
         if dry_run or all(f.plan.empty for f in report.features):
             return report
@@ -158,16 +166,23 @@ def ctx_section_id(ctx: CaptureContext, provider: str) -> str:
     return spec.id if spec is not None else ""
 
 
-def _check_support(target: Profile, feature: Feature, mode: str, name: str) -> None:
+def _mode_for(target: Profile, feature: Feature, mode: str, name: str, bundle: bool) -> tuple[str, str]:
+    """The mode one feature is restored in, and a note when it differs; "" to skip it.
+
+    A single-feature capture the provider cannot write, or cannot clear in clear mode, is
+    refused; in a bundle such a feature is skipped, or merged instead, and the plan says so.
+    """
     support = target.support(feature)
     if support is None or not support.add:
+        if bundle:
+            return "", ""
         raise CaptureError(f"{name}: {target.name} cannot write {feature}; it cannot be restored")
     if mode == "clear" and not (support.remove and support.clear):
-        raise CaptureError(
-            f"{name}: {target.name} cannot clear {feature}"
-            + (f" ({support.note})" if support.note else "")
-            + "; use --mode merge"
-        )
+        why = f" ({support.note})" if support.note else ""
+        if bundle:
+            return "merge", f"{target.name} cannot clear {feature}{why}: merged instead"
+        raise CaptureError(f"{name}: {target.name} cannot clear {feature}{why}; use --mode merge")
+    return mode, ""
 
 
 async def _apply(ctx: CaptureContext, target: Profile, instance: Provider, outcome: FeatureOutcome) -> None:
