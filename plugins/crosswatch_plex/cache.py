@@ -20,8 +20,7 @@ import msgspec
 
 from crosswatch.model import Item
 from crosswatch.state import CorruptStateFile, StateDir
-from crosswatch_plex.client import PlexClient
-from crosswatch_plex.mapping import metadata_items
+from crosswatch_plex.client import PlexClient, listing_page
 
 MAX_AGE_S = 6 * 3600
 VERSION = 1
@@ -51,11 +50,10 @@ def settings_digest(*parts: Any) -> str:
 async def probe(client: PlexClient, path: str, params: dict[str, Any], scope: str) -> list[Any]:
     """The fingerprint of a listing sorted newest first: total and newest entry, in one request."""
     query = {**params, "X-Plex-Container-Start": 0, "X-Plex-Container-Size": 1}
-    body = await client.get(path, params=query, scope=scope)
-    container = body.get("MediaContainer", {})
-    first = next(iter(metadata_items(body)), {})
+    entries, total = listing_page(await client.get(path, params=query, scope=scope), f"GET {path}")
+    first = entries[0] if entries else {}
     fields = ("ratingKey", "historyKey", "viewedAt", "lastRatedAt", "userRating", "lastViewedAt", "viewCount")
-    return [container.get("totalSize", container.get("size")), *(first.get(f) for f in fields)]
+    return [total, *(first.get(f) for f in fields)]
 
 
 class ReadCache:

@@ -88,29 +88,102 @@ class PlexClient:
     async def get_all(
         self, path: str, *, params: dict[str, Any] | None = None, page_size: int = 200, scope: str = "PLEX"
     ) -> list[dict[str, Any]]:
-        """Every ``Metadata`` entry of a paged PMS listing; never a partial list."""
-        query = {**(params or {}), "X-Plex-Container-Start": 0, "X-Plex-Container-Size": page_size}
-        first = (await self.get(path, params=query, scope=scope)).get("MediaContainer", {})
-        entries = list(first.get("Metadata") or ())
-        total = first.get("totalSize")
-        if not isinstance(total, int):
+        """Every ``Metadata`` entry of a paged PMS listing, each once and in order; never a partial list.
+
+        The first page gives ``totalSize``; the other pages are fetched concurrently, at the
+        number of entries the server really sent per page (a server may ignore the size asked
+        for). Each entry is placed by its position (the page's start + its index), so pages that
+        overlap never duplicate an entry; gaps left by shorter pages are fetched again. A listing
+        that cannot be read whole, that changed while reading, or that holds more entries than
+        its ``totalSize`` is refused with a :class:`PlexError`.
+        """
+        what = f"GET {path}"
+        query = {**(params or {}), "X-Plex-Container-Size": page_size}
+
+        async def page(start: int) -> tuple[list[dict[str, Any]], int | None]:
+            body = await self.get(path, params={**query, "X-Plex-Container-Start": start}, scope=scope)
+            return listing_page(body, what)
+
+        entries, total = await page(0)
+        if total is None:
             if len(entries) >= page_size:
-                raise PlexError(f"GET {path}: a full page came without totalSize; refusing a partial read")
+                raise PlexError(f"{what}: a full page came without totalSize; refusing a partial read")
             return entries
-        starts = list(range(page_size, total, page_size))
-        pages: dict[int, list[dict[str, Any]]] = {}
+        found: dict[int, dict[str, Any]] = {}
 
-        async def fetch(start: int) -> None:
-            body = (await self.get(path, params={**query, "X-Plex-Container-Start": start}, scope=scope)).get(
-                "MediaContainer", {}
-            )
-            pages[start] = list(body.get("Metadata") or ())
+        def place(start: int, got: list[dict[str, Any]], got_total: int | None) -> None:
+            if got_total is not None and got_total != total:
+                raise PlexError(f"{what}: the listing changed while reading ({total} items, then {got_total})")
+            if start + len(got) > total:
+                raise PlexError(
+                    f"{what}: Plex sent more items than its totalSize ({start + len(got)} > {total});"
+                    " refusing an inconsistent read"
+                )
+            for position, entry in enumerate(got, start):
+                seen = found.setdefault(position, entry)
+                if seen is not entry and _identity(seen) != _identity(entry):
+                    raise PlexError(f"{what}: the listing changed while reading (item {position} moved)")
 
-        async with anyio.create_task_group() as tg:
+        async def fetch(start: int, into: dict[int, tuple[list[dict[str, Any]], int | None]]) -> None:
+            into[start] = await page(start)
+
+        place(0, entries, total)
+        stride = len(entries)
+        for _ in range(MAX_PAGING_ROUNDS):
+            starts = _gap_starts(found, total, stride)
+            if not starts:
+                break
+            pages: dict[int, tuple[list[dict[str, Any]], int | None]] = {}
+            async with anyio.create_task_group() as tg:
+                for start in starts:
+                    tg.start_soon(fetch, start, pages)
+            before = len(found)
             for start in starts:
-                tg.start_soon(fetch, start)
-        for start in starts:
-            entries.extend(pages[start])
-        if len(entries) != total:
-            raise PlexError(f"GET {path}: read {len(entries)} of {total} items (the library changed while reading?)")
-        return entries
+                place(start, *pages[start])
+                stride = max(stride, len(pages[start][0]))
+            if len(found) == before:
+                break
+        if len(found) != total:
+            raise PlexError(f"{what}: read {len(found)} of {total} items (the library changed while reading?)")
+        return [found[position] for position in range(total)]
+
+
+#: rounds of fetching the gaps a listing's pages left, before giving up on reading it whole
+MAX_PAGING_ROUNDS = 4
+
+
+def listing_page(body: dict[str, Any], what: str) -> tuple[list[dict[str, Any]], int | None]:
+    """One page of a PMS listing: its ``Metadata`` entries and ``totalSize`` (None when absent)."""
+    container = body.get("MediaContainer", {})
+    if not isinstance(container, dict):
+        raise PlexError(f"{what}: unexpected answer from Plex (MediaContainer is not an object)")
+    entries = container.get("Metadata") or []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise PlexError(f"{what}: unexpected answer from Plex (Metadata is not a list of objects)")
+    total = container.get("totalSize")
+    if isinstance(total, str) and total.isascii() and total.isdigit():
+        total = int(total)
+    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+        total = None
+    return entries, total
+
+
+def _identity(entry: dict[str, Any]) -> tuple[Any, Any]:
+    """What tells the entries of a listing apart: a history row's historyKey, an item's ratingKey."""
+    return entry.get("historyKey"), entry.get("ratingKey")
+
+
+def _gap_starts(found: dict[int, Any], total: int, stride: int) -> list[int]:
+    """Where to ask for pages to fill the positions below ``total`` not read yet, ``stride`` apart."""
+    starts: list[int] = []
+    position = 0
+    while position < total and stride > 0:
+        if position in found:
+            position += 1
+            continue
+        gap_end = position
+        while gap_end < total and gap_end not in found:
+            gap_end += 1
+        starts += range(position, gap_end, stride)
+        position = gap_end
+    return starts

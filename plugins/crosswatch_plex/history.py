@@ -20,8 +20,8 @@ from crosswatch_plex.cache import Entry, ReadCache, probe
 from crosswatch_plex.client import PlexClient, PlexError
 from crosswatch_plex.fallback import FallbackResolver
 from crosswatch_plex.guids import EXTERNAL
-from crosswatch_plex.mapping import iso, to_item
-from crosswatch_plex.scan import hydrate, scan_with_shows
+from crosswatch_plex.mapping import iso, section_id, to_item
+from crosswatch_plex.scan import hydrate, rating_key, scan_with_shows
 
 OWNER = 1
 HISTORY = "/status/sessions/history/all"
@@ -146,14 +146,14 @@ async def _plays(
 ) -> None:
     """History rows -> plays (hydrated once per item, filtered as configured) into ``result``."""
     libraries = set(client.settings.history.libraries)
-    rows = [r for r in rows if not libraries or int(r.get("librarySectionID") or 0) in libraries]
+    rows = [r for r in rows if not libraries or section_id(r.get("librarySectionID")) in libraries]
     metas = await hydrate(client, {str(r.get("ratingKey")) for r in rows}, SCOPE)
     shows = await hydrate(
         client, {str(m.get("grandparentRatingKey")) for m in metas.values() if m.get("type") == "episode"}, SCOPE
     )
     for row in rows:
         meta = metas.get(str(row.get("ratingKey")))
-        if meta is None and fallback is not None and row.get("type") == "movie":
+        if meta is None and fallback is not None and row.get("type") == "movie" and rating_key(row.get("ratingKey")):
             meta = {key: row.get(key) for key in ("ratingKey", "type", "title", "year", "guid", "librarySectionID")}
         if meta is None:
             result.skipped.append((row, "Plex no longer knows this item (metadata 404)"))

@@ -14,6 +14,7 @@ from crosswatch_plex.client import PlexClient
 from crosswatch_plex.guids import EXTERNAL
 from crosswatch_plex.mapping import to_item
 from crosswatch_plex.scan import SECTION_TYPES, hydrate, library_sections
+from crosswatch_plex.scan import rating_key as plex_key
 
 
 def keys_of(item: Item) -> set[tuple]:
@@ -59,7 +60,10 @@ class LibraryIndex:
         return index
 
     def add(self, item: Item) -> None:
-        rating_key = str(item.extra.get("ratingKey"))
+        """Index ``item``; one whose ratingKey is not a PMS key is never written to, so not indexed."""
+        rating_key = plex_key(item.extra.get("ratingKey"))
+        if rating_key is None:
+            return
         self.items[rating_key] = item
         for key in keys_of(item):
             self._keys.setdefault(key, rating_key)

@@ -19,6 +19,15 @@ def iso(epoch: Any) -> str | None:
     return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def section_id(value: Any) -> int | None:
+    """A library section id (int or decimal text); None for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
 def metadata_items(container: Any) -> list[dict[str, Any]]:
     """The ``Metadata`` list of a JSON ``MediaContainer`` (empty when there is none)."""
     body = container.get("MediaContainer", container) if isinstance(container, dict) else {}
@@ -54,8 +63,9 @@ def to_item(meta: dict[str, Any], *, show: dict[str, Any] | None = None) -> Item
         else:
             fields["season"] = meta.get("index", own.season)
     extra: dict[str, Any] = {"ratingKey": str(meta.get("ratingKey", ""))}
-    if isinstance(meta.get("librarySectionID"), (int, str)):
-        extra["section"] = int(meta["librarySectionID"])
+    section = section_id(meta.get("librarySectionID"))
+    if section is not None:
+        extra["section"] = section
     if own.local_only and not own.has_external:
         extra["local_only"] = True
     fields["extra"] = extra

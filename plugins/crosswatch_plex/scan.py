@@ -6,6 +6,7 @@ Episodes and seasons carry only Plex's own key for their show, so their shows ar
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import anyio
@@ -15,21 +16,63 @@ from crosswatch_plex.mapping import metadata_items
 
 SECTION_TYPES = {"movie": (1,), "show": (2, 3, 4)}
 HYDRATE_BATCH = 50
+_RATING_KEY = re.compile(r"[0-9]+")
+#: Discover's keys are 24 hex digits today; any plain letters and digits are safe in a path
+_DISCOVER_KEY = re.compile(r"[0-9A-Za-z]+")
+
+
+def rating_key(value: Any, *, discover: bool = False) -> str | None:
+    """A ratingKey as text; None for a missing, empty or malformed one.
+
+    A PMS ratingKey is a decimal integer; a Discover (metadata service) key is letters and
+    digits. Only such keys go into a request path: a key like ``abc`` (for the PMS),
+    ``12;DROP`` or ``../1`` from a bad answer is never sent to the server.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    text = str(value)
+    return text if (_DISCOVER_KEY if discover else _RATING_KEY).fullmatch(text) else None
 
 
 async def library_sections(client: PlexClient, wanted: list[int]) -> list[dict[str, Any]]:
-    """Movie and show sections, limited to ``wanted`` section ids when given."""
+    """Movie and show sections, limited to ``wanted`` section ids when given.
+
+    A section whose key is not a number cannot be listed: it is left out when it is not one of
+    ``wanted``, and refused (rather than read partially) when every section is wanted.
+    """
     body = (await client.get("/library/sections")).get("MediaContainer", {})
-    sections = [d for d in body.get("Directory") or () if d.get("type") in SECTION_TYPES]
-    return [d for d in sections if not wanted or int(d["key"]) in wanted]
+    directories = (body.get("Directory") or []) if isinstance(body, dict) else None
+    if not isinstance(directories, list):
+        raise PlexError("GET /library/sections: unexpected answer from Plex (no list of libraries)")
+    sections = []
+    for section in directories:
+        if not isinstance(section, dict) or section.get("type") not in SECTION_TYPES:
+            continue
+        key = rating_key(section.get("key"))
+        if key is None:
+            if wanted:
+                continue
+            raise PlexError(
+                f"GET /library/sections: Plex sent the {section.get('type')} library {section.get('title')!r}"
+                f" with a key that is not a number ({section.get('key')!r}); refusing a partial read"
+            )
+        if not wanted or int(key) in wanted:
+            sections.append({**section, "key": key})
+    return sections
 
 
 async def hydrate(
     client: PlexClient, keys: set[str], scope: str = "PLEX", base: str | None = None
 ) -> dict[str, dict[str, Any]]:
-    """Metadata (with ``Guid[]``) of ``keys``, fetched in batches at the policy's concurrency."""
+    """Metadata (with ``Guid[]``) of ``keys``, fetched in batches at the policy's concurrency.
+
+    ``base`` is the metadata service's for Discover keys, else the PMS. Keys that are not
+    ratingKeys (see :func:`rating_key`) are not asked for: like keys the server no longer
+    knows, they are missing from the answer, for the caller to report.
+    """
     found: dict[str, dict[str, Any]] = {}
-    ordered = sorted(k for k in keys if k)
+    checked = (rating_key(k, discover=base is not None) for k in keys)
+    ordered = sorted({k for k in checked if k is not None})
 
     async def fetch(batch: list[str]) -> None:
         try:

@@ -43,6 +43,20 @@ _DISCOVER_TYPES = {1: ("movie", "movies"), 2: ("show", "tv")}
 _DISCOVER_KEY = re.compile(r"^[0-9a-f]{24}$")
 
 
+_HISTORY_ROW = re.compile(r"(?:/status/sessions/history/)?([0-9]+)")
+
+
+def history_path(history_key: object) -> str | None:
+    """The path of one history row (PMS gives ``/status/sessions/history/<id>``, older ones the id).
+
+    Anything else from a bad answer is never used as a DELETE path.
+    """
+    if isinstance(history_key, bool) or not isinstance(history_key, (str, int)):
+        return None
+    found = _HISTORY_ROW.fullmatch(str(history_key))
+    return f"/status/sessions/history/{found.group(1)}" if found else None
+
+
 class PlexWriter:
     """Writes of one Plex profile; ``index`` finds library items by external ids.
 
@@ -118,11 +132,8 @@ class PlexWriter:
         """One play by its history row when known; else unscrobble (all plays of the title)."""
 
         async def act(rating_key: str, item: Item) -> int:
-            history_key = item.extra.get("historyKey")
-            if history_key is not None:  # PMS gives the row's path; older ones the bare id
-                path = (
-                    str(history_key) if str(history_key).startswith("/") else f"/status/sessions/history/{history_key}"
-                )
+            path = history_path(item.extra.get("historyKey"))
+            if path is not None:
                 return await self._call("DELETE", path, {}, scope="PLEX:history")
             params = {"key": rating_key, "identifier": IDENTIFIER}
             return await self._call("GET", "/:/unscrobble", params, scope="PLEX:history")
