@@ -74,11 +74,8 @@ def match_keys(item: Item) -> Iterator[tuple]:
 KEY_IDS = ("imdb", "tmdb", "tvdb", "trakt", "slug", "plex")
 
 
-def item_key(item: Item) -> str:
-    """A stable text key for one item (one play, for history): ``movie:imdb:tt0111161``.
-
-    Used for unresolved files and caches; matching between providers uses ``match_keys``.
-    """
+def title_key(item: Item) -> str:
+    """A stable text key for one title: ``movie:imdb:tt0111161`` (``item_key`` without the play time)."""
     key = next((f"{item.type}:{n}:{item.ids[n]}" for n in KEY_IDS if item.ids.get(n)), None)
     if key is None:
         show = next((f"{n}:{item.show_ids[n]}" for n in KEY_IDS if item.show_ids.get(n)), None)
@@ -86,4 +83,13 @@ def item_key(item: Item) -> str:
             key = f"{item.type}:show-{show}:s{item.season}" + (f"e{item.episode}" if item.episode is not None else "")
         else:
             key = f"{item.type}:title:{item.title or '?'}:{item.year or '?'}"
+    return key
+
+
+def item_key(item: Item) -> str:
+    """A stable text key for one item (one play, for history): ``movie:imdb:tt0111161@2024-01-01T20:00:00Z``.
+
+    Used for unresolved files and caches; matching between providers uses ``match_keys``.
+    """
+    key = title_key(item)
     return f"{key}@{item.watched_at}" if item.watched_at else key

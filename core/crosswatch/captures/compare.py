@@ -14,9 +14,9 @@ from typing import Any
 
 from crosswatch.captures.context import CaptureContext
 from crosswatch.captures.format import ALL, Capture, CaptureError
-from crosswatch.captures.plan import _second, by_type, describe, title_key
+from crosswatch.captures.plan import _second, by_type, describe
 from crosswatch.captures.restore import capture_parts
-from crosswatch.model import Feature, Item
+from crosswatch.model import Feature, Item, title_key
 from crosswatch.provider import FeatureSupport
 
 

@@ -14,13 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from crosswatch.model import Feature, Item, item_key
+from crosswatch.model import Feature, Item, title_key
 from crosswatch.provider import FeatureSupport
-
-
-def title_key(item: Item) -> str:
-    """One title's key within one provider (a play's key without its time)."""
-    return item_key(item).split("@", 1)[0]
 
 
 def by_type(items: Iterable[Item]) -> dict[str, int]:

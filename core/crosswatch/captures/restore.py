@@ -111,10 +111,15 @@ async def restore_capture(
     if mode not in MODES:
         raise CaptureError(f"unknown restore mode {mode!r} (merge or clear)")
     name, capture, parts = await anyio.to_thread.run_sync(capture_parts, ctx, ref)
-    if provider and provider.split(".", 1)[0].upper() not in (capture.provider, ctx_section_id(ctx, provider)):
-        raise CaptureError(f"{name} is a capture of {capture.provider}; it cannot be restored into {provider}")
     try:
-        target = ctx.profile(capture.provider, profile or capture.profile)
+        if provider:
+            target = ctx.profile(provider, profile)
+            if target.provider != capture.provider:
+                raise CaptureError(
+                    f"{name} is a capture of {capture.provider}; it cannot be restored into {target.name}"
+                )
+        else:
+            target = ctx.profile(capture.provider, profile or capture.profile)
     except ProfileError as exc:
         raise CaptureError(f"{name}: {exc}") from None
     bundle = capture.feature == ALL
@@ -159,11 +164,6 @@ async def restore_capture(
     ctx.host.call_each("crosswatch_restore_finished", report=report)
     log.info("capture.restored", capture=name, mode=mode, ok=report.ok)
     return report
-
-
-def ctx_section_id(ctx: CaptureContext, provider: str) -> str:
-    spec = ctx.host.providers.by_section(provider.split(".", 1)[0].lower())
-    return spec.id if spec is not None else ""
 
 
 def _mode_for(target: Profile, feature: Feature, mode: str, name: str, bundle: bool) -> tuple[str, str]:

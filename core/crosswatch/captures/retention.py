@@ -37,7 +37,8 @@ def schedule_captures(refs: list[CaptureRef], schedule: CaptureSchedule) -> list
     mine = [
         r for r in refs if r.header is not None and r.header.type == "auto" and r.header.schedule == schedule.job_name
     ]
-    return sorted(mine, key=lambda r: (r.created, r.rel), reverse=True)
+    made = {r.path: i for i, r in enumerate(refs)}  # the store lists in the order captures were made
+    return sorted(mine, key=lambda r: (r.created, made[r.path]), reverse=True)
 
 
 def delete_capture(ctx: CaptureContext, ref: CaptureRef) -> list[str]:

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import os
 import re
+import tempfile
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -90,13 +91,18 @@ class CaptureStore:
         return self.root / created.astimezone(UTC).strftime("%Y-%m-%d") / ("__".join(parts) + ".json")
 
     def write(self, capture: Capture, created: datetime, n: int = 1) -> CaptureRef:
-        """Write ``capture`` under a new name (never replacing a file); returns where it went."""
+        """Write ``capture`` under a new name (never replacing a file); returns where it went.
+
+        On any failure nothing is left: no temp file, and no file under the final name.
+        """
         data = encode(capture)
         path = self.name_for(capture, created, n)
         folder = path.parent
+        linked = False
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / f".{path.name}.{os.getpid()}.tmp"
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.stem}.", suffix=".tmp")
+            os.close(fd)
             try:
                 with open(tmp, "wb") as fh:
                     fh.write(data)
@@ -105,6 +111,7 @@ class CaptureStore:
                 while True:
                     try:
                         os.link(tmp, path)  # fails if the name is taken: never overwrite a capture
+                        linked = True
                         break
                     except FileExistsError:
                         n += 1
@@ -114,6 +121,9 @@ class CaptureStore:
                     os.unlink(tmp)
             fsync_dir(folder)
         except OSError as exc:
+            if linked:
+                with contextlib.suppress(OSError):
+                    path.unlink()
             hint = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
             raise CaptureError(f"cannot write capture {path}: {exc.strerror}{hint}; nothing was written") from exc
         return CaptureRef(path, self.rel(path), decode(data, str(path)))
@@ -129,7 +139,7 @@ class CaptureStore:
             return
         for day in sorted(self.root.iterdir()):
             if day.is_dir() and not day.name.startswith("."):
-                yield from sorted(p for p in day.glob("*.json") if not p.name.startswith("."))
+                yield from sorted((p for p in day.glob("*.json") if not p.name.startswith(".")), key=_order)
 
     def header(self, path: Path) -> CaptureRef:
         """A file's header from its first line (the whole file only when it is not in our layout)."""
@@ -194,6 +204,17 @@ class CaptureStore:
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only when empty
         return removed
+
+
+_NAME = re.compile(r"(?P<stamp>[0-9T:-]+Z)(?:-(?P<n>[0-9]+))?__")
+
+
+def _order(path: Path) -> tuple[str, int, str]:
+    """Captures of one second in the order they were made (``Z``, ``Z-2``, ..., ``Z-10``)."""
+    found = _NAME.match(path.name)
+    if found is None:
+        return (path.name, 0, path.name)
+    return (found["stamp"], int(found["n"] or 1), path.name)
 
 
 def now() -> datetime:
