@@ -24,7 +24,10 @@ COMPARED_FIELDS = {
 def crosswatch_compare_item(feature: Feature, old: Item, new: Item) -> dict[str, tuple[Any, Any]]:
     """Field-level changes of one title between two captures."""
     changes = {}
-    for name in COMPARED_FIELDS.get(Feature(feature), ()):
+    fields = COMPARED_FIELDS.get(Feature(feature), ())
+    if Feature(feature) == Feature.PROGRESS and (old.progress_ms is None or new.progress_ms is None):
+        fields = ("progress",)  # a provider that keeps only the percent watched (Trakt)
+    for name in fields:
         before, after = getattr(old, name), getattr(new, name)
         if before != after:
             changes[name] = (before, after)

@@ -28,7 +28,7 @@ from crosswatch.config import (
     load_config,
 )
 from crosswatch.events import ConfigRejected, ConfigReloaded, ScheduleFired
-from crosswatch.guard import guard_route, issue_token
+from crosswatch.guard import announce, guard_route, retire
 from crosswatch.plugins import PluginHost, peek_disabled
 from crosswatch.scheduler import Scheduler, jobs_from_config
 from crosswatch.services import ServiceContext, ServiceSupervisor
@@ -92,8 +92,6 @@ class Daemon:
         backend = _backend()
         self.bus = EventBus(config.daemon.event_buffer)
         self.scheduler = Scheduler(self.bus)
-        token = await anyio.to_thread.run_sync(issue_token, self.state)
-        self.web = WebApp(self.health, core=[guard_route(self.bus, token)])
         self._reload_lock = anyio.Lock()
         self._watch_stop = anyio.Event()
         self._stopping = anyio.Event()
@@ -104,6 +102,9 @@ class Daemon:
         except OSError as exc:
             log.error("daemon.listen_failed", error=exc.strerror, hint='set daemon.listen, or "" to turn it off')
             return 1
+        address = _address(sock)
+        token = await anyio.to_thread.run_sync(announce, self.state, f"http://{address}" if address else None)
+        self.web = WebApp(self.health, core=[guard_route(self.bus, token)])
         try:
             async with anyio.create_task_group() as tg:
                 self.supervisor = ServiceSupervisor(tg)
@@ -133,6 +134,7 @@ class Daemon:
         finally:
             if sock is not None:
                 sock.close()
+            retire(self.state)
             self.notifier.close()
         log.info("daemon.stopped", uptime_s=round(time.monotonic() - self.started, 1))
         return 0

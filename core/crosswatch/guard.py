@@ -4,22 +4,26 @@ Listeners that forward what happens on a provider (rating scrobbles) live in the
 ``crosswatch tools clear`` or ``capture restore`` run from a shell is another process, so it
 sends its ``ToolStarting``/``ToolFinished`` (and restore) events to the daemon's loopback
 endpoint, ``POST /guard``, which publishes them on the daemon's bus and answers once every
-subscriber has acted. The request carries a token the daemon writes at start to
-``.cw_state/daemon.token`` (0600): only someone who can read the state directory can pause
-the listeners.
+subscriber has acted. At start the daemon writes ``.cw_state/daemon.json`` (0600): its pid,
+the address it actually listens on and a fresh token the request must carry, so only someone
+who can read the state directory can pause the listeners. It removes the file when it stops.
 
-No daemon listening means no listener to pause: the command goes on. A daemon that answers
-but does not confirm stops the command before it writes anything.
+No daemon running (no file, or its pid is gone) means no listener to pause: the command goes
+on. A running daemon without an HTTP endpoint (``daemon.listen = ""``), or one that does not
+confirm, stops the command before it writes anything.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import os
 import secrets
 from dataclasses import asdict, fields
 from typing import Any
 
 import httpx
+import msgspec
 import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -28,10 +32,10 @@ from starlette.routing import Route
 from crosswatch.bus import EventBus, PublishError
 from crosswatch.config import Config
 from crosswatch.events import Event, RestoreFinished, RestoreStarting, ToolFinished, ToolStarting
-from crosswatch.state import StateDir, atomic_write_bytes
+from crosswatch.state import StateDir, StateError
 
 log = structlog.get_logger("crosswatch.guard")
-TOKEN_FILE = "daemon.token"
+DAEMON_FILE = "daemon.json"
 EVENTS: dict[str, type[Event]] = {
     cls.__name__: cls for cls in (ToolStarting, ToolFinished, RestoreStarting, RestoreFinished)
 }
@@ -41,12 +45,45 @@ class GuardError(Exception):
     """The running daemon did not confirm that its listeners acted on a guard event."""
 
 
-def issue_token(state: StateDir) -> str:
-    """A fresh token for this daemon run, saved 0600 in the state directory."""
+class DaemonFile(msgspec.Struct, kw_only=True):
+    """What a running daemon tells commands about itself."""
+
+    pid: int
+    url: str | None  # None: no HTTP endpoint
+    token: str
+
+
+def announce(state: StateDir, url: str | None) -> str:
+    """Write ``daemon.json`` for this run (0600); returns the token guard requests must carry."""
     token = secrets.token_urlsafe(32)
     state.ensure()
-    atomic_write_bytes(state.file(TOKEN_FILE), token.encode(), mode=0o600)
+    state.write_json(DAEMON_FILE, DaemonFile(pid=os.getpid(), url=url, token=token))
     return token
+
+
+def retire(state: StateDir) -> None:
+    """Remove ``daemon.json`` if it is this process's."""
+    with contextlib.suppress(StateError, OSError, msgspec.ValidationError):
+        found = state.read_json(DAEMON_FILE, None, type=DaemonFile | None)
+        if found is not None and found.pid == os.getpid():
+            state.remove(DAEMON_FILE)
+
+
+def running_daemon(state: StateDir) -> DaemonFile | None:
+    """The daemon that runs on this config directory, if one does."""
+    try:
+        found = state.read_json(DAEMON_FILE, None, type=DaemonFile | None)
+    except (StateError, OSError):
+        return None
+    if found is None:
+        return None
+    try:
+        os.kill(found.pid, 0)
+    except ProcessLookupError:
+        return None  # left by a daemon that died
+    except PermissionError:
+        pass  # alive, another user's
+    return found
 
 
 def guard_route(bus: EventBus, token: str) -> Route:
@@ -57,9 +94,7 @@ def guard_route(bus: EventBus, token: str) -> Route:
         if not hmac.compare_digest(given.encode(), token.encode()):
             return JSONResponse({"error": "wrong or missing token"}, status_code=403)
         try:
-            body = await request.json()
-            cls = EVENTS[body.pop("event")]
-            event = cls(**{f.name: body[f.name] for f in fields(cls) if f.name in body})
+            event = _event(await request.json())
         except (ValueError, KeyError, TypeError) as exc:
             return JSONResponse({"error": f"not a guard event: {exc}"}, status_code=400)
         try:
@@ -73,37 +108,53 @@ def guard_route(bus: EventBus, token: str) -> Route:
     return Route("/guard", guard, methods=["POST"])
 
 
+def _event(body: Any) -> Event:
+    """A guard event from a request body; ValueError/KeyError/TypeError when it is not one."""
+    if not isinstance(body, dict):
+        raise TypeError("the body must be an object")
+    cls = EVENTS[body.get("event")]
+    values = {}
+    for f in fields(cls):
+        if f.name not in body:
+            continue
+        value = body[f.name]
+        want = bool if f.name == "ok" else str
+        if not isinstance(value, want):
+            raise TypeError(f"{f.name} must be a {want.__name__}")
+        values[f.name] = value
+    return cls(**values)
+
+
 class DaemonGuard:
     """A command's stand-in for the bus: guard events go to the running daemon, if there is one."""
 
     def __init__(self, config: Config, timeout_s: float = 60.0) -> None:
-        self.listen = config.daemon.listen
         self.state = StateDir(config.config_dir)
         self.timeout_s = timeout_s
 
     async def publish(self, event: Event) -> None:
         name = type(event).__name__
-        if name not in EVENTS or not self.listen:
+        if name not in EVENTS:
             return
-        host, _, port = self.listen.rpartition(":")
-        if host in ("0.0.0.0", "[::]", "::", ""):
-            host = "127.0.0.1"
-        url = f"http://{host}:{port}/guard"
-        try:
-            token = self.state.file(TOKEN_FILE).read_text().strip()
-        except OSError:
-            token = ""
+        daemon = running_daemon(self.state)
+        if daemon is None:
+            return  # no daemon running: no listener to pause
+        if daemon.url is None:
+            raise GuardError(
+                f"the running daemon (pid {daemon.pid}) has no HTTP endpoint (daemon.listen is empty), so it "
+                f"cannot be told to pause its listeners before {name}; stop it or set daemon.listen"
+            )
         body: dict[str, Any] = {"event": name, **asdict(event)}
         try:
             async with httpx.AsyncClient(timeout=self.timeout_s) as client:
-                response = await client.post(url, json=body, headers={"Authorization": f"Bearer {token}"})
-        except httpx.ConnectError:
-            return  # no daemon running: no listener to pause
+                response = await client.post(
+                    f"{daemon.url}/guard", json=body, headers={"Authorization": f"Bearer {daemon.token}"}
+                )
         except httpx.HTTPError as exc:
-            raise GuardError(f"the daemon at {self.listen} did not confirm {name}: {exc!r}") from exc
+            raise GuardError(f"the running daemon (pid {daemon.pid}) did not confirm {name}: {exc!r}") from exc
         if response.status_code != 200:
             raise GuardError(
-                f"the daemon at {self.listen} did not confirm {name} (HTTP {response.status_code}: "
+                f"the running daemon (pid {daemon.pid}) did not confirm {name} (HTTP {response.status_code}: "
                 f"{response.text[:200]}); nothing was written"
             )
 

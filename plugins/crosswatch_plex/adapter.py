@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import anyio
+import structlog
 
 from crosswatch.model import Feature, Item, MediaType
 from crosswatch.provider import ProviderContext, WriteResult, file_prefix
@@ -19,6 +20,8 @@ from crosswatch_plex.progress import read_progress
 from crosswatch_plex.ratings import read_ratings
 from crosswatch_plex.watchlist import read_watchlist
 from crosswatch_plex.writes import PlexWriter
+
+log = structlog.get_logger("crosswatch.plex")
 
 #: library item types each feature's writes look in (1 movie, 2 show, 3 season, 4 episode)
 WRITE_KINDS = {Feature.RATINGS: (1, 2, 3, 4), Feature.HISTORY: (1, 4), Feature.PROGRESS: (1, 4)}
@@ -38,6 +41,7 @@ class PlexProvider:
         self.unresolved = UnresolvedStore(ctx.state, self.prefix)
         self.writer = PlexWriter(self.client, self._index)
         self._indexes: dict[Feature, LibraryIndex] = {}
+        self._rows: dict[str, set[str]] = {}  # ratingKey -> historyKeys of the last history read
 
     async def _index(self, feature: Feature) -> LibraryIndex:
         if feature not in self._indexes:
@@ -77,6 +81,10 @@ class PlexProvider:
             return await read_progress(self.client)
         fallback = FallbackResolver(self.client, self.state, self.prefix) if self.settings.fallback_GUID else None
         read = await read_history(self.client, fallback, self._cache(feature))
+        self._rows = {}
+        for play in read.plays:
+            if play.extra.get("historyKey") is not None:
+                self._rows.setdefault(str(play.extra.get("ratingKey")), set()).add(str(play.extra["historyKey"]))
         if read.skipped:
             missing = [(row, reason) for row, reason in read.skipped if "404" in reason]
             await anyio.to_thread.run_sync(self._freeze_rows, missing)
@@ -122,7 +130,26 @@ class PlexProvider:
             result = await self.writer.rate(items, clear=True)
         else:
             result = await self.writer.remove_plays(items)
+            await self._unwatch_emptied(result)
         return await self._finish(feature, result, [])
+
+    async def _unwatch_emptied(self, result: WriteResult) -> None:
+        """Titles whose every play was removed are marked unwatched too.
+
+        Deleting history rows leaves Plex's view count; without this a cleared title would
+        still read as "marked watched".
+        """
+        removed: dict[str, set[str]] = {}
+        for item in result.ok:
+            if item.extra.get("historyKey") is not None:
+                removed.setdefault(str(item.extra.get("ratingKey")), set()).add(str(item.extra["historyKey"]))
+        emptied = [key for key, rows in removed.items() if self._rows.get(key) and self._rows[key] <= rows]
+        if emptied:
+            failed = await self.writer.unscrobble(emptied)
+            for key in emptied:
+                self._rows.pop(key, None)
+            for key, reason in failed:
+                log.warning("plex.unwatch_failed", scope="PLEX:history", ratingKey=key, error=reason)
 
     async def _finish(self, feature: Feature, result: WriteResult, frozen: list[Item]) -> WriteResult:
         if feature in (Feature.RATINGS, Feature.HISTORY) and (result.ok or result.failed):

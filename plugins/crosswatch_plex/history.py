@@ -173,14 +173,19 @@ async def _plays(
 
 
 async def _add_marked_watched(client: PlexClient, libraries: set[int], played: set[str], result: HistoryRead) -> None:
-    """Owner only: items Plex counts as watched without a play row, when they carry a timestamp."""
+    """Owner only: items Plex counts as watched without a play row.
+
+    One with a ``lastViewedAt`` is a play at that time. One without is read with no
+    ``watched_at``: it cannot become a play elsewhere (syncs skip it, captures count and leave
+    it out), but a clear still finds it.
+    """
     for meta, show in await scan_with_shows(client, sorted(libraries), {"viewCount>>": 0}, "PLEX:history"):
         if str(meta.get("ratingKey")) in played:
             continue
         when = iso(meta.get("lastViewedAt"))
         item = to_item(meta, show=show)
-        if item is None or when is None:
-            continue  # without a timestamp a marked-watched item cannot become a play
+        if item is None:
+            continue
         if _excluded(meta, item, client) is None:
             extra = {**item.extra, "marked_watched": True, "account": OWNER}
             result.plays.append(msgspec.structs.replace(item, watched_at=when, extra=extra))

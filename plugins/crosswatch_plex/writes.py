@@ -140,6 +140,28 @@ class PlexWriter:
 
         return await self._each(Feature.HISTORY, items, act)
 
+    async def unscrobble(self, rating_keys: Sequence[str]) -> list[tuple[str, str]]:
+        """Mark library items unwatched (view count 0); returns the keys that failed, with why."""
+        workers = anyio.CapacityLimiter(self.client.settings.history_workers)
+        failed: list[tuple[str, str]] = []
+
+        async def one(key: str) -> None:
+            async with workers:
+                try:
+                    status = await self._call(
+                        "GET", "/:/unscrobble", {"key": key, "identifier": IDENTIFIER}, scope="PLEX:history"
+                    )
+                except HttpError as exc:
+                    failed.append((key, str(exc)))
+                    return
+            if status >= 300:
+                failed.append((key, f"Plex answered HTTP {status}"))
+
+        async with anyio.create_task_group() as tg:
+            for key in rating_keys:
+                tg.start_soon(one, key)
+        return failed
+
     async def set_progress(self, items: Sequence[Item]) -> WriteResult:
         async def act(rating_key: str, item: Item) -> int:
             duration = item.duration_ms or (await self.index(Feature.PROGRESS)).items[rating_key].duration_ms
