@@ -30,10 +30,10 @@ import pytest
 
 import crosswatch.captures.create as create_module
 import crosswatch.captures.store as store_module
-from crosswatch.captures import CaptureContext, CaptureError
 from crosswatch.captures.compare import compare_captures
+from crosswatch.captures.context import CaptureContext
 from crosswatch.captures.create import create_capture
-from crosswatch.captures.format import Capture, encode, stats_of
+from crosswatch.captures.format import Capture, CaptureError, encode, stats_of
 from crosswatch.captures.plan import plan_restore
 from crosswatch.captures.restore import restore_capture
 from crosswatch.captures.store import CaptureStore, iso
@@ -746,7 +746,7 @@ def test_a_thousand_captures_with_garbage_among_them_are_listed(
         one = capture("MEMO", "ratings", [movie(f"tt{n:07d}", rating=n % 10 + 1)], label=f"n{n}")
         path = store.name_for(one, created)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(encode(msgspec.structs.replace(one, created=iso(created))))
+        path.write_bytes(encode(msgspec.structs.replace(one, created=iso(created)))[0])
         made.append(store.rel(path))
     day = store.root / DAY
     (day / "garbage.json").write_bytes(b"\x00\xff not json at all")

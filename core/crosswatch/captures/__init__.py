@@ -6,8 +6,3 @@
 - :mod:`.retention`: schedules' pruning; :mod:`.tools`: clearing a feature on a provider;
 - :mod:`.scheduled`: the daemon's side of capture schedules.
 """
-
-from crosswatch.captures.context import CaptureContext
-from crosswatch.captures.format import ALL, Capture, CaptureError, Header
-
-__all__ = ["ALL", "Capture", "CaptureContext", "CaptureError", "Header"]

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from crosswatch.captures.context import CaptureContext
-from crosswatch.captures.format import ALL, Capture, CaptureError
+from crosswatch.captures.format import ALL, CaptureError, Header, decode, decode_lines, header_of, items_of
 from crosswatch.captures.plan import _second, by_type, describe
-from crosswatch.captures.restore import capture_parts
+from crosswatch.captures.store import CaptureStore
 from crosswatch.model import Feature, Item, title_key
 from crosswatch.provider import FeatureSupport
 
@@ -74,9 +77,45 @@ class CompareReport:
         }
 
 
+Parts = dict[str, tuple[Header, list[bytes]]]
+
+
+def _lines(store: CaptureStore, path: Path) -> tuple[Header, list[bytes]]:
+    """A capture's header and item lines, checked; any layout is turned into crosswatch's lines."""
+    where = store.rel(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CaptureError(f"{where}: cannot read ({exc.strerror})") from exc
+    fast = decode_lines(data, where)
+    if fast is not None:
+        return fast
+    capture = decode(data, where)  # another layout (or a damaged file: this raises)
+    return header_of(capture), [msgspec.json.encode(i) for i in capture.items]
+
+
+def _parts(ctx: CaptureContext, ref: str) -> tuple[str, Header, Parts]:
+    store = ctx.store
+    path = store.find(ref)
+    name = store.rel(path)
+    header, lines = _lines(store, path)
+    if header.feature != ALL:
+        return name, header, {header.feature: (header, lines)}
+    parts: Parts = {}
+    for child in header.children:
+        where = store.root / child.path
+        if not where.is_file():
+            raise CaptureError(f"{name}: its {child.feature} capture {child.path} is missing")
+        part = _lines(store, where)
+        if part[0].sha256 != child.sha256:
+            raise CaptureError(f"{name}: its {child.feature} capture {child.path} is not the one it was made with")
+        parts[child.feature] = part
+    return name, header, parts
+
+
 def compare_captures(ctx: CaptureContext, a_ref: str, b_ref: str) -> CompareReport:
-    a_name, a, a_parts = capture_parts(ctx, a_ref)
-    b_name, b, b_parts = capture_parts(ctx, b_ref)
+    a_name, a, a_by = _parts(ctx, a_ref)
+    b_name, b, b_by = _parts(ctx, b_ref)
     if a.provider != b.provider:
         raise CaptureError(
             f"{a_name} is a capture of {a.provider} and {b_name} of {b.provider}: only captures of one provider compare"
@@ -84,8 +123,6 @@ def compare_captures(ctx: CaptureContext, a_ref: str, b_ref: str) -> CompareRepo
     if a.feature != ALL and b.feature != ALL and a.feature != b.feature:
         raise CaptureError(f"{a_name} holds {a.feature} and {b_name} holds {b.feature}: nothing to compare")
     report = CompareReport(a_name, b_name, a.provider)
-    a_by = {p.feature: p for p in a_parts}
-    b_by = {p.feature: p for p in b_parts}
     wanted = [f for f in Feature if f.value in a_by or f.value in b_by]
     if ALL not in (a.feature, b.feature) or a.feature != b.feature:
         wanted = [f for f in wanted if f.value in a_by and f.value in b_by] or wanted
@@ -94,7 +131,7 @@ def compare_captures(ctx: CaptureContext, a_ref: str, b_ref: str) -> CompareRepo
         if one is None or two is None:
             report.features.append(FeatureDiff(feature.value, only_in="a" if two is None else "b"))
             continue
-        report.features.append(diff_feature(ctx, feature, one, two))
+        report.features.append(diff_lines(ctx, feature, a.provider, one[1], two[1]))
     return report
 
 
@@ -105,13 +142,22 @@ def _support(ctx: CaptureContext, provider: str, feature: Feature) -> FeatureSup
         return FeatureSupport()
 
 
-def diff_feature(ctx: CaptureContext, feature: Feature, a: Capture, b: Capture) -> FeatureDiff:
+def diff_lines(ctx: CaptureContext, feature: Feature, provider: str, a: list[bytes], b: list[bytes]) -> FeatureDiff:
+    """Compare two item-line lists: identical lines are identical items, only the rest is decoded."""
+    old, new = Counter(a), Counter(b)
+    same = old & new
+    a_rest = list((old - same).elements())
+    b_rest = list((new - same).elements())
+    return diff_items(ctx, feature, provider, items_of(a_rest, "A"), items_of(b_rest, "B"))
+
+
+def diff_items(ctx: CaptureContext, feature: Feature, provider: str, a: list[Item], b: list[Item]) -> FeatureDiff:
     diff = FeatureDiff(feature.value)
     if feature == Feature.HISTORY:
-        _diff_plays(diff, a.items, b.items, _support(ctx, a.provider, feature).keeps_watched_at)
+        _diff_plays(diff, a, b, _support(ctx, provider, feature).keeps_watched_at)
         return diff
-    old = {title_key(i): i for i in a.items}
-    new = {title_key(i): i for i in b.items}
+    old = {title_key(i): i for i in a}
+    new = {title_key(i): i for i in b}
     hook = ctx.host.hook.crosswatch_compare_item
     for key, item in new.items():
         before = old.get(key)
@@ -126,29 +172,31 @@ def diff_feature(ctx: CaptureContext, feature: Feature, a: Capture, b: Capture) 
 
 
 def _diff_plays(diff: FeatureDiff, a: list[Item], b: list[Item], keeps_watched_at: bool) -> None:
-    old: dict[str, list[Item]] = defaultdict(list)
-    new: dict[str, list[Item]] = defaultdict(list)
-    for play in a:
-        old[title_key(play)].append(play)
-    for play in b:
-        new[title_key(play)].append(play)
-    for key in old.keys() | new.keys():
-        before, after = old.get(key, []), new.get(key, [])
-        if not keeps_watched_at:
-            extra = len(after) - len(before)
-            newest = sorted(after if extra > 0 else before, key=lambda p: p.watched_at or "")
-            (diff.added if extra > 0 else diff.removed).extend(newest[len(newest) - abs(extra) :] if extra else [])
-            continue
-        times = Counter(_second(p.watched_at) for p in before)
-        for play in after:
-            stamp = _second(play.watched_at)
-            if times[stamp] > 0:
-                times[stamp] -= 1
-            else:
+    if keeps_watched_at:
+        old = Counter((title_key(p), _second(p.watched_at)) for p in a)
+        new = Counter((title_key(p), _second(p.watched_at)) for p in b)
+        extra, missing = new - old, old - new
+        for play in b:
+            key = (title_key(play), _second(play.watched_at))
+            if extra[key] > 0:
+                extra[key] -= 1
                 diff.added.append(play)
-        left = +times
-        for play in before:
-            stamp = _second(play.watched_at)
-            if left[stamp] > 0:
-                left[stamp] -= 1
+        for play in a:
+            key = (title_key(play), _second(play.watched_at))
+            if missing[key] > 0:
+                missing[key] -= 1
                 diff.removed.append(play)
+        return
+    before: dict[str, list[Item]] = defaultdict(list)
+    after: dict[str, list[Item]] = defaultdict(list)
+    for play in a:
+        before[title_key(play)].append(play)
+    for play in b:
+        after[title_key(play)].append(play)
+    for key in before.keys() | after.keys():
+        gone, came = before.get(key, []), after.get(key, [])
+        extra = len(came) - len(gone)
+        if extra == 0:
+            continue
+        newest = sorted(came if extra > 0 else gone, key=lambda p: p.watched_at or "")
+        (diff.added if extra > 0 else diff.removed).extend(newest[len(newest) - abs(extra) :])

@@ -66,31 +66,43 @@ class Capture(Header, kw_only=True):
     items: list[Item] = []
 
 
+_ENCODER = msgspec.json.Encoder()
+_ITEMS = msgspec.json.Decoder(list[Item])
+
+
 def stats_of(items: list[Item], without_date: int = 0) -> Stats:
     return Stats(count=len(items), by_type=dict(Counter(str(i.type) for i in items)), without_date=without_date)
 
 
-def checksum(header: Header, items: list[Item]) -> str:
-    plain = msgspec.structs.replace(header, sha256="")
-    digest = hashlib.sha256(msgspec.json.encode(_header_only(plain)))
-    digest.update(msgspec.json.encode(items))
-    return digest.hexdigest()
-
-
-def _header_only(capture: Header) -> Header:
+def header_of(capture: Header) -> Header:
+    """Just the header of a capture (its items left behind)."""
     if type(capture) is Header:
         return capture
     fields = {f: getattr(capture, f) for f in Header.__struct_fields__}
     return Header(**fields)
 
 
-def encode(capture: Capture) -> bytes:
-    """The file's bytes, with a fresh checksum."""
-    header = _header_only(capture)
-    header = msgspec.structs.replace(header, sha256=checksum(header, capture.items))
-    head = msgspec.json.encode(header)
-    lines = [msgspec.json.encode(item) for item in capture.items]
-    return head[:-1] + _ITEMS_OPEN + b"\n" + b",\n".join(lines) + (b"\n" if lines else b"") + b"]}\n"
+def _digest(header: Header, lines: list[bytes]) -> str:
+    """sha256 of the header (without its own sha256) and the items array, ``[line,line,...]``."""
+    digest = hashlib.sha256(_ENCODER.encode(msgspec.structs.replace(header_of(header), sha256="")))
+    digest.update(b"[")
+    digest.update(b",".join(lines))
+    digest.update(b"]")
+    return digest.hexdigest()
+
+
+def checksum(header: Header, items: list[Item]) -> str:
+    return _digest(header, [_ENCODER.encode(item) for item in items])
+
+
+def encode(capture: Capture) -> tuple[bytes, Header]:
+    """The file's bytes and its header, with a fresh checksum (items are encoded once)."""
+    lines = [_ENCODER.encode(item) for item in capture.items]
+    header = header_of(capture)
+    header = msgspec.structs.replace(header, sha256=_digest(header, lines))
+    head = _ENCODER.encode(header)
+    body = head[:-1] + _ITEMS_OPEN + b"\n" + b",\n".join(lines) + (b"\n" if lines else b"") + b"]}\n"
+    return body, header
 
 
 def decode_header(first_line: bytes, where: str) -> Header | None:
@@ -104,8 +116,49 @@ def decode_header(first_line: bytes, where: str) -> Header | None:
         return None
 
 
+def split_lines(data: bytes) -> tuple[bytes, list[bytes]] | None:
+    """A file in crosswatch's layout as (first line, item lines); None for any other layout."""
+    first, sep, rest = data.partition(b"\n")
+    if not sep or not first.endswith(_ITEMS_OPEN) or not rest.endswith(b"]}\n"):
+        return None
+    body = rest[: -len(b"]}\n")]
+    if not body:
+        return first, []
+    if not body.endswith(b"\n"):
+        return None
+    return first, body[:-1].split(b",\n")
+
+
+def decode_lines(data: bytes, where: str) -> tuple[Header, list[bytes]] | None:
+    """Header and raw item lines, checked by checksum without decoding an item; None if not our layout.
+
+    A line may hold ``,\n`` only inside a string, where JSON never has a raw newline; the
+    checksum proves the split (a wrong split cannot hash to the written sum).
+    """
+    parts = split_lines(data)
+    if parts is None:
+        return None
+    header = decode_header(parts[0], where)
+    if header is None or header.sha256 != _digest(header, parts[1]):
+        return None
+    return header, parts[1]
+
+
+def items_of(lines: list[bytes], where: str) -> list[Item]:
+    """Decode item lines (already checked by :func:`decode_lines`)."""
+    try:
+        return _ITEMS.decode(b"[" + b",".join(lines) + b"]")
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise CaptureError(f"{where}: not a capture crosswatch can read ({exc})") from None
+
+
 def decode(data: bytes, where: str) -> Capture:
     """A whole capture, checked: kind, format version and checksum."""
+    fast = decode_lines(data, where)
+    if fast is not None:
+        header, lines = fast
+        fields = {f: getattr(header, f) for f in Header.__struct_fields__}
+        return Capture(**fields, items=items_of(lines, where))
     try:
         capture = msgspec.json.decode(data, type=Capture)
     except msgspec.ValidationError as exc:

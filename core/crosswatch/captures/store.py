@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from crosswatch.captures.format import ALL, Capture, CaptureError, Header, decode, decode_header, encode
+from crosswatch.captures.format import ALL, Capture, CaptureError, Header, decode, decode_header, encode, header_of
 from crosswatch.state import fsync_dir
 
 FOLDER = "snapshots"
@@ -95,7 +95,7 @@ class CaptureStore:
 
         On any failure nothing is left: no temp file, and no file under the final name.
         """
-        data = encode(capture)
+        data, header = encode(capture)
         path = self.name_for(capture, created, n)
         folder = path.parent
         linked = False
@@ -126,7 +126,7 @@ class CaptureStore:
                     path.unlink()
             hint = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
             raise CaptureError(f"cannot write capture {path}: {exc.strerror}{hint}; nothing was written") from exc
-        return CaptureRef(path, self.rel(path), decode(data, str(path)))
+        return CaptureRef(path, self.rel(path), header)
 
     def rel(self, path: Path) -> str:
         try:
@@ -149,7 +149,7 @@ class CaptureStore:
                 first = fh.readline(MAX_HEADER_LINE)
             header = decode_header(first, where)
             if header is None:
-                header = decode(path.read_bytes(), where)
+                header = header_of(decode(path.read_bytes(), where))
         except CaptureError as exc:
             return CaptureRef(path, where, None, str(exc))
         except OSError as exc:

@@ -5,27 +5,42 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from crosswatch.captures.context import CaptureContext
 from crosswatch.captures.format import CaptureError
 from crosswatch.captures.plan import describe
 from crosswatch.captures.store import CaptureRef
-from crosswatch.commands.common import config_dir, fail, plugin_host, print_json, quiet_logging
-from crosswatch.config import ConfigError, load_config
-from crosswatch.guard import DaemonGuard, GuardError
-from crosswatch.http import HttpError
-from crosswatch.profiles import ProfileError
+from crosswatch.commands.common import config_dir, fail, print_json, quiet_logging
+from crosswatch.config import ConfigError
 from crosswatch.state import StateError
 
-#: the faults a capture command reports as one line and exit 1
-FAULTS = (CaptureError, ConfigError, GuardError, HttpError, ProfileError, StateError, OSError)
+if TYPE_CHECKING:
+    from crosswatch.captures.context import CaptureContext
+
+
+def faults() -> tuple[type[BaseException], ...]:
+    """The faults a capture command reports as one line and exit 1 (imported only when needed)."""
+    found: list[type[BaseException]] = [CaptureError, ConfigError, StateError, OSError]
+    for module, name in (
+        ("crosswatch.guard", "GuardError"),
+        ("crosswatch.http", "HttpError"),
+        ("crosswatch.profiles", "ProfileError"),
+    ):
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            found.append(getattr(loaded, name))
+    return tuple(found)
 
 
 def context(args: argparse.Namespace, *, guard: bool = False) -> CaptureContext:
     """Config, plugins and (for commands that write to a provider) the daemon's guard."""
+    from crosswatch.captures.context import CaptureContext
+    from crosswatch.commands.common import plugin_host
+    from crosswatch.config import load_config
+    from crosswatch.guard import DaemonGuard
+
     quiet_logging(args)
     folder = config_dir(args)
     host = plugin_host(folder)
@@ -39,8 +54,10 @@ def context(args: argparse.Namespace, *, guard: bool = False) -> CaptureContext:
 def run(args: argparse.Namespace, work: Callable[[], Any]) -> int:
     try:
         return int(work() or 0)
-    except FAULTS as exc:
-        return fail(str(exc))
+    except Exception as exc:
+        if isinstance(exc, faults()):
+            return fail(str(exc))
+        raise
 
 
 def ask(question: str, yes: bool) -> bool:
@@ -257,8 +274,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
             what = "Clear and restore" if args.mode == "clear" else "Apply"
             return ask(f"{what} this plan on {report.provider}?", args.yes)
 
-        report = anyio.run(
-            lambda: restore_capture(
+        async def restore() -> int:
+            # report and print inside the loop: a large report returned from anyio.run costs
+            # seconds on Python 3.11 (asyncio's runner takes the repr of the finished task)
+            report = await restore_capture(
                 ctx,
                 args.capture,
                 args.mode,
@@ -267,22 +286,27 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 dry_run=args.dry_run,
                 confirm=confirm,
             )
-        )
-        if args.json:
-            print_json(report.to_json(args.verbose))
-        elif not report.applied:
-            if args.dry_run or all(f.plan.empty for f in report.features):
-                _print_plan(report, args.verbose)
-                print("dry run: nothing written" if args.dry_run else "nothing to restore")
-            else:
-                print("nothing written")
-        else:
-            _print_report(report)
-        if not report.applied and not args.dry_run and not all(f.plan.empty for f in report.features):
-            return 1
-        return 0 if report.ok else 1
+            return _restored(report, args)
+
+        return anyio.run(restore)
 
     return run(args, work)
+
+
+def _restored(report: Any, args: argparse.Namespace) -> int:
+    if args.json:
+        print_json(report.to_json(args.verbose))
+    elif not report.applied:
+        if args.dry_run or all(f.plan.empty for f in report.features):
+            _print_plan(report, args.verbose)
+            print("dry run: nothing written" if args.dry_run else "nothing to restore")
+        else:
+            print("nothing written")
+    else:
+        _print_report(report)
+    if not report.applied and not args.dry_run and not all(f.plan.empty for f in report.features):
+        return 1
+    return 0 if report.ok else 1
 
 
 def _print_report(report: Any) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crosswatch.config import ConfigError, config_dir_from
-from crosswatch.plugins import PluginHost, peek_disabled
+
+if TYPE_CHECKING:
+    from crosswatch.plugins import PluginHost
 
 
 def config_dir(args: Any) -> Path:
@@ -16,6 +18,8 @@ def config_dir(args: Any) -> Path:
 
 
 def plugin_host(folder: Path) -> PluginHost:
+    from crosswatch.plugins import PluginHost, peek_disabled
+
     host = PluginHost(folder if folder.is_dir() else None)
     host.load(peek_disabled(folder))
     return host
