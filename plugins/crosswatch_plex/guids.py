@@ -58,18 +58,24 @@ def parse_guid(guid: str | None) -> ParsedGuid:
     elif scheme in _AGENTS:
         name = _AGENTS[scheme]
         parts = rest.split("/")
-        if name == "tvdb" and len(parts) >= 3 and all(p.isdigit() for p in parts[:3]):
-            parsed.show_ids["tvdb"] = parts[0]
+        # TV agents name an episode (or season) by its show's id: <show>/<season>[/<episode>]
+        if name in ("tvdb", "tmdb") and len(parts) >= 3 and all(p.isdigit() for p in parts[:3]):
+            parsed.show_ids[name] = parts[0]
             parsed.season, parsed.episode = int(parts[1]), int(parts[2])
-        elif name == "tvdb" and len(parts) == 2 and all(p.isdigit() for p in parts):
-            parsed.show_ids["tvdb"] = parts[0]
+        elif name in ("tvdb", "tmdb") and len(parts) == 2 and all(p.isdigit() for p in parts):
+            parsed.show_ids[name] = parts[0]
             parsed.season = int(parts[1])
         elif parts[0]:
             parsed.ids[name] = parts[0]
     elif scheme == "com.plexapp.agents.hama":
         match = _HAMA.match(rest)
         if match:
-            parsed.ids[match[1]] = match[2]
+            numbers = rest.split("/")[1:]
+            if len(numbers) >= 2 and all(n.isdigit() for n in numbers[:2]):  # an episode: the ids are its show's
+                parsed.show_ids[match[1]] = match[2]
+                parsed.season, parsed.episode = int(numbers[0]), int(numbers[1])
+            else:
+                parsed.ids[match[1]] = match[2]
     elif scheme in EXTERNAL:
         parsed.ids[scheme] = rest.split("/")[0]
     return parsed
