@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from crosswatch import __version__
 from crosswatch.cli_capture import add_capture, add_tools
+from crosswatch.cli_sync import add_sync
 
 #: command path -> "module:function" under crosswatch.commands
 COMMANDS = {
@@ -30,6 +31,10 @@ COMMANDS = {
     ("capture", "schedule", "list"): "capture_schedule:cmd_list",
     ("capture", "schedule", "remove"): "capture_schedule:cmd_remove",
     ("tools", "clear"): "tools:cmd_clear",
+    ("sync", "run"): "sync:cmd_run",
+    ("sync", "plan"): "sync:cmd_plan",
+    ("sync", "apply"): "sync:cmd_apply",
+    ("sync", "pairs"): "sync:cmd_pairs",
 }
 
 
@@ -90,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     uclear.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     add_capture(sub)
     add_tools(sub)
+    add_sync(sub)
     return parser
 
 

@@ -31,13 +31,22 @@ from starlette.routing import Route
 
 from crosswatch.bus import EventBus, PublishError
 from crosswatch.config import Config
-from crosswatch.events import Event, RestoreFinished, RestoreStarting, ToolFinished, ToolStarting
+from crosswatch.events import (
+    Event,
+    RestoreFinished,
+    RestoreStarting,
+    SyncFinished,
+    SyncStarting,
+    ToolFinished,
+    ToolStarting,
+)
 from crosswatch.state import StateDir, StateError
 
 log = structlog.get_logger("crosswatch.guard")
 DAEMON_FILE = "daemon.json"
 EVENTS: dict[str, type[Event]] = {
-    cls.__name__: cls for cls in (ToolStarting, ToolFinished, RestoreStarting, RestoreFinished)
+    cls.__name__: cls
+    for cls in (ToolStarting, ToolFinished, RestoreStarting, RestoreFinished, SyncStarting, SyncFinished)
 }
 
 
@@ -118,9 +127,12 @@ def _event(body: Any) -> Event:
         if f.name not in body:
             continue
         value = body[f.name]
-        want = bool if f.name == "ok" else str
-        if not isinstance(value, want):
-            raise TypeError(f"{f.name} must be a {want.__name__}")
+        if f.name == "features":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise TypeError("features must be a list of names")
+            value = tuple(value)
+        elif not isinstance(value, bool if f.name == "ok" else str):
+            raise TypeError(f"{f.name} must be a {'bool' if f.name == 'ok' else 'str'}")
         values[f.name] = value
     return cls(**values)
 

@@ -290,6 +290,11 @@ def _path(url: str) -> str:
 _policies: dict[str, HttpPolicy] = {}
 
 
+def total_requests() -> int:
+    """Requests sent so far by every provider account of this process (for run summaries)."""
+    return sum(p.stats.requests for p in _policies.values())
+
+
 def policy_for(key: str, **settings: Any) -> HttpPolicy:
     """The process-wide policy for one provider account, created on first use.
 

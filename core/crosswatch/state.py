@@ -150,6 +150,20 @@ class StateDir:
         finally:
             os.close(fd)  # closing releases the lock
 
+    @contextlib.contextmanager
+    def try_lock(self, name: str, what: str) -> Iterator[None]:
+        """``lock`` that does not wait: StateError saying ``what`` is busy when another holds it."""
+        self.ensure()
+        fd = os.open(self.file(name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StateError(f"{what} is running already (in the daemon or another command)") from None
+            yield
+        finally:
+            os.close(fd)
+
     @contextlib.asynccontextmanager
     async def alock(self, name: str) -> AsyncIterator[None]:
         """``lock`` for async code: the blocking ``flock`` waits in a worker thread."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import anyio
+
 from crosswatch.model import Feature, Item
 from crosswatch.provider import ProviderContext, WriteResult
 from crosswatch.unresolved import UnresolvedStore
@@ -37,7 +39,12 @@ class TraktProvider:
     async def add(self, feature: Feature, items: Sequence[Item]) -> WriteResult:
         feature = Feature(feature)
         if feature == Feature.PROGRESS:
-            return await self.writer.set_progress(items)
+            todo, frozen = await anyio.to_thread.run_sync(self.unresolved.split, str(feature), items)
+            result = await self.writer.set_progress(todo)
+            if result.unresolved:
+                await anyio.to_thread.run_sync(self.unresolved.freeze, str(feature), result.unresolved)
+            result.unresolved.extend((i, "frozen earlier (crosswatch unresolved list)") for i in frozen)
+            return result
         return await self.writer.add(feature, items)
 
     async def remove(self, feature: Feature, items: Sequence[Item]) -> WriteResult:

@@ -306,7 +306,7 @@ class Writer:
             kind = "movie" if item.type == MediaType.MOVIE else "episode"
             media: dict[str, Any] = {"ids": api_ids(item.ids)}
             body: dict[str, Any] = {kind: media, "progress": round(percent, 2)}
-            if kind == "episode" and not item.ids and item.show_ids:
+            if kind == "episode" and not media["ids"] and item.show_ids:
                 body = {
                     "show": {"ids": api_ids(item.show_ids)},
                     "episode": {"season": item.season, "number": item.episode},
@@ -316,7 +316,10 @@ class Writer:
                 await self.client.post("/scrobble/pause", body, scope="TRAKT:progress", idempotent=True)
                 result.ok.append(item)
             except HttpError as exc:
-                result.failed.append((item, str(exc)))
+                if exc.status == 404:  # Trakt does not know the title: freeze it, do not retry every run
+                    result.unresolved.append((item, "Trakt has no title with these ids"))
+                else:
+                    result.failed.append((item, str(exc)))
             finally:
                 self.on_write()
         return result

@@ -1,0 +1,53 @@
+"""What each side of a pair held after its last sync, per feature, in ``.cw_state``.
+
+A removal is told apart from an item that was never there by the baseline: an item in the
+last baseline of a side that is gone from that side now was removed there. History keeps
+also the plays crosswatch wrote to a provider that records them at "now" (its echoes), so
+they are never taken for new plays and sent back.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import msgspec
+
+from crosswatch.model import Item
+from crosswatch.state import CorruptStateFile, StateDir
+
+VERSION = 1
+
+
+class Echo(msgspec.Struct, kw_only=True, gc=False):
+    """A play crosswatch wrote to ``side``, which records it at the time it was written."""
+
+    side: str
+    item: Item
+    at: float  # epoch seconds of the write
+
+
+class Baseline(msgspec.Struct, kw_only=True):
+    version: int = VERSION
+    synced_at: float = 0.0
+    sides: dict[str, list[Item]] = {}  # profile name (TRAKT, PLEX.kids) -> items after the last sync
+    echoes: list[Echo] = []
+
+
+def file_name(pair: str, feature: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", pair).strip("-.") or "pair"
+    return f"sync_{slug}_{feature}.baseline.json"
+
+
+def load(state: StateDir, pair: str, feature: str) -> Baseline | None:
+    """The baseline of ``pair``'s ``feature``; None on a first run (or a damaged file, moved aside)."""
+    try:
+        found = state.read_json(file_name(pair, feature), None, type=Baseline | None)
+    except CorruptStateFile:
+        return None
+    return found
+
+
+def save(state: StateDir, pair: str, feature: str, baseline: Baseline) -> None:
+    baseline.synced_at = time.time()
+    state.write_json(file_name(pair, feature), baseline, pretty=False)

@@ -1,0 +1,345 @@
+"""The plan of one feature of one pair: what to add, update and remove on which side.
+
+Rules (DESIGN.md section 8):
+
+- Watchlist and ratings: a title missing on the target is added; a different rating is an
+  update (one-way: the source's; two-way: the newer ``rated_at``). A removal is propagated
+  only when the baseline says the title was there at the last sync and is gone now.
+- History: plays are compared per title as times. A source play with a target play of the
+  same title within ``sync.history_tolerance_s`` is already there: never a duplicate play.
+  A target that records plays at "now" (Plex) gets one play per title it has none of (its
+  watched state), and crosswatch remembers those writes as echoes so they are never sent
+  back as new plays. Plays without a date are never sent.
+- Progress: a resume position moves forward, or to a newer one (later ``paused_at``).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from crosswatch.model import Feature, Item, title_key
+from crosswatch.profiles import Profile
+from crosswatch.sync.baseline import Baseline, Echo
+from crosswatch.sync.match import TitleIndex
+
+ECHO_WINDOW_S = 3600  # a play read back this long after crosswatch wrote it is taken for its echo
+
+
+@dataclass
+class Changes:
+    """The writes of one direction of one feature."""
+
+    source: str  # profile names, e.g. PLEX, TRAKT.kids
+    target: str
+    add: list[Item] = field(default_factory=list)
+    update: list[Item] = field(default_factory=list)  # written like adds: they replace a value
+    remove: list[Item] = field(default_factory=list)
+    skipped: list[tuple[Item, str]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.add or self.update or self.remove)
+
+
+@dataclass
+class FeaturePlan:
+    feature: Feature
+    changes: list[Changes] = field(default_factory=list)
+    refused: str = ""  # a guard's message: nothing of this feature is written
+    counts: dict[str, int] = field(default_factory=dict)  # items read per side
+    first_run: bool = False
+
+    def toward(self, target: str) -> list[Changes]:
+        return [c for c in self.changes if c.target == target]
+
+
+def epoch(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC).timestamp()
+    except ValueError:
+        return None
+
+
+@dataclass
+class Side:
+    """One side's present items, what it held at the last sync, and what it can do."""
+
+    profile: Profile
+    items: list[Item]
+    before: list[Item] | None  # None: no baseline (first run, or --full)
+
+    def __post_init__(self) -> None:
+        self.index = TitleIndex(self.items)
+        self.before_index = TitleIndex(self.before) if self.before is not None else None
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    def removed_here(self, item: Item) -> bool:
+        """``item``'s title was on this side at the last sync and is gone now."""
+        return self.before_index is not None and item in self.before_index and item not in self.index
+
+    def keeps_watched_at(self, feature: Feature) -> bool:
+        support = self.profile.support(feature)
+        return support is None or support.keeps_watched_at
+
+
+# -- watchlist and ratings ---------------------------------------------------------------
+
+
+def _newer(a: Item, b: Item) -> Item | None:
+    """The more recently rated of two items, None when their times cannot tell."""
+    ta, tb = epoch(a.rated_at), epoch(b.rated_at)
+    if ta is None or tb is None or ta == tb:
+        return None
+    return a if ta > tb else b
+
+
+def plan_titles(feature: Feature, a: Side, b: Side, two_way: bool, add: bool, remove: bool) -> list[Changes]:
+    """Watchlist or ratings, from ``a`` to ``b`` (and back when two-way)."""
+    forward, back = Changes(a.name, b.name), Changes(b.name, a.name)
+    for item in a.items:
+        other = b.index.find(item)
+        if other is None:
+            if two_way and b.removed_here(item):
+                if remove:
+                    back.remove.append(item)
+                else:
+                    forward.skipped.append((item, f"removed on {b.name} since the last sync"))
+            elif add:
+                forward.add.append(item)
+        elif feature == Feature.RATINGS and item.rating != other.rating and add:
+            if not two_way:
+                forward.update.append(item)
+                continue
+            winner = _newer(item, other) or _changed_side(item, other, a, b)
+            if winner is item:
+                forward.update.append(item)
+            elif winner is other:
+                back.update.append(other)
+            else:
+                forward.skipped.append((item, f"rated {item.rating} here and {other.rating} on {b.name}: no newer one"))
+    for item in b.items:
+        if item in a.index:
+            continue
+        if a.removed_here(item):
+            if remove:
+                forward.remove.append(item)
+            elif two_way:
+                back.skipped.append((item, f"removed on {a.name} since the last sync"))
+        elif two_way and add:
+            back.add.append(item)
+    return [forward, back] if two_way else [forward]
+
+
+def _changed_side(x: Item, y: Item, a: Side, b: Side) -> Item | None:
+    """Without rating times: the side whose rating differs from its last-sync value changed it."""
+    if a.before_index is None or b.before_index is None:
+        return None
+    was_x, was_y = a.before_index.find(x), b.before_index.find(y)
+    x_changed = was_x is not None and was_x.rating != x.rating
+    y_changed = was_y is not None and was_y.rating != y.rating
+    if x_changed != y_changed:
+        return x if x_changed else y
+    return None
+
+
+# -- history -------------------------------------------------------------------------------
+
+
+def _times(plays: Iterable[Item]) -> list[float]:
+    return sorted(t for p in plays if (t := epoch(p.watched_at)) is not None)
+
+
+class Echoes:
+    """The plays crosswatch wrote to one side that records them at "now", by title."""
+
+    def __init__(self, echoes: Iterable[Echo]) -> None:
+        self.index = TitleIndex()
+        self.times: dict[int, list[float]] = {}
+        for echo in echoes:
+            self.times.setdefault(self.index.add(echo.item), []).append(echo.at)
+
+    def hides(self, play: Item) -> bool:
+        """``play`` is crosswatch's own write read back (dated within an hour after the write)."""
+        group = self.index.group_of(play)
+        when = epoch(play.watched_at)
+        if group is None or when is None:
+            return False
+        return any(0 <= when - at <= ECHO_WINDOW_S for at in self.times[group])
+
+
+def plan_plays(src: Side, dst: Side, tolerance: float, add: bool, remove: bool, echoes: list[Echo]) -> Changes:
+    """History plays from ``src`` to ``dst``."""
+    out = Changes(src.name, dst.name)
+    src_echoes = Echoes(e for e in echoes if e.side == src.name)
+    by_title: dict[int, list[Item]] = {}
+    lone: list[Item] = []
+    for play in src.items:
+        if not play.watched_at:
+            out.skipped.append((play, "no date: a play without a date is never sent"))
+            continue
+        if src_echoes.times and src_echoes.hides(play):
+            continue  # crosswatch's own write, read back
+        group = dst.index.group_of(play)
+        if group is None:
+            lone.append(play)
+        else:
+            by_title.setdefault(group, []).append(play)
+    keeps = dst.keeps_watched_at(Feature.HISTORY)
+    if add:
+        if keeps:
+            for group, plays in by_title.items():
+                out.add += _unmatched(plays, _times(dst.index.groups[group]), tolerance)
+            out.add += _dedupe(lone, tolerance)
+        else:  # the target records "now": one play for each title it has no play of
+            newest: dict[str, Item] = {}
+            for play in lone:
+                key = _title(play)
+                if key not in newest or (play.watched_at or "") > (newest[key].watched_at or ""):
+                    newest[key] = play
+            out.add += newest.values()
+    if remove and src.before is not None:
+        out.remove += _removed_plays(src, dst, tolerance, keeps)
+    return out
+
+
+def _title(play: Item) -> str:
+    return title_key(play)
+
+
+def _unmatched(plays: list[Item], times: list[float], tolerance: float) -> list[Item]:
+    """Plays with no unused target play within ``tolerance`` (each target play matches once)."""
+    used = [False] * len(times)
+    missing = []
+    for play in sorted(plays, key=lambda p: p.watched_at or ""):
+        when = epoch(play.watched_at)
+        assert when is not None
+        i = bisect.bisect_left(times, when - tolerance)
+        while i < len(times) and times[i] <= when + tolerance and used[i]:
+            i += 1
+        if i < len(times) and times[i] <= when + tolerance:
+            used[i] = True
+        else:
+            missing.append(play)
+    return missing
+
+
+def _dedupe(plays: list[Item], tolerance: float) -> list[Item]:
+    """New titles' plays, each once (two source rows of one play a second apart are one play)."""
+    groups = TitleIndex()
+    for play in plays:
+        groups.add(play)
+    out = []
+    for group in groups.groups:
+        kept: list[float] = []
+        for play in sorted(group, key=lambda p: p.watched_at or ""):
+            when = epoch(play.watched_at) or 0.0
+            if kept and when - kept[-1] <= 0:  # the same second twice: one play
+                continue
+            kept.append(when)
+            out.append(play)
+    return out
+
+
+def _removed_plays(src: Side, dst: Side, tolerance: float, keeps: bool) -> list[Item]:
+    """Target plays of source plays that were there at the last sync and are gone now."""
+    assert src.before is not None
+    now = TitleIndex(src.items)
+    gone: list[Item] = []
+    for play in src.before:
+        group = now.group_of(play)
+        when = epoch(play.watched_at)
+        if when is None:
+            continue
+        present = _times(now.groups[group]) if group is not None else []
+        if not any(abs(t - when) <= 1 for t in present):
+            gone.append(play)
+    out: list[Item] = []
+    if keeps:
+        for play in gone:
+            group = dst.index.group_of(play)
+            if group is None:
+                continue
+            when = epoch(play.watched_at) or 0.0
+            match = next(
+                (
+                    p
+                    for p in dst.index.groups[group]
+                    if abs((epoch(p.watched_at) or 0) - when) <= tolerance and p not in out
+                ),
+                None,
+            )
+            if match is not None:
+                out.append(match)
+    else:  # the target keeps no times: remove its plays of titles the source has no play of any more
+        for play in gone:
+            if play in now:
+                continue
+            group = dst.index.group_of(play)
+            if group is not None:
+                out += [p for p in dst.index.groups[group] if p not in out]
+    return out
+
+
+# -- progress ------------------------------------------------------------------------------
+
+
+def _percent(item: Item) -> float | None:
+    if item.progress is not None:
+        return item.progress
+    if item.progress_ms is not None and item.duration_ms:
+        return 100 * item.progress_ms / item.duration_ms
+    return None
+
+
+def plan_progress(a: Side, b: Side, two_way: bool, add: bool) -> list[Changes]:
+    forward, back = Changes(a.name, b.name), Changes(b.name, a.name)
+    if not add:
+        return [forward, back] if two_way else [forward]
+    for item in a.items:
+        other = b.index.find(item)
+        mine = _percent(item)
+        if mine is None:
+            continue
+        if other is None:
+            forward.add.append(item)
+            continue
+        theirs = _percent(other)
+        newer = (epoch(item.paused_at) or 0) > (epoch(other.paused_at) or 0)
+        if theirs is None or (abs(mine - theirs) > 0.5 and (newer or (not two_way and mine > theirs))):
+            forward.update.append(item)
+        elif two_way and abs(mine - theirs) > 0.5 and (epoch(other.paused_at) or 0) > (epoch(item.paused_at) or 0):
+            back.update.append(other)
+    if two_way:
+        back.add += [i for i in b.items if i not in a.index and _percent(i) is not None]
+    return [forward, back] if two_way else [forward]
+
+
+def plan_feature(
+    feature: Feature,
+    a: Side,
+    b: Side,
+    *,
+    two_way: bool,
+    add: bool,
+    remove: bool,
+    tolerance: float,
+    baseline: Baseline | None,
+) -> list[Changes]:
+    """The changes of ``feature`` between ``a`` (the source) and ``b`` (the target)."""
+    if feature in (Feature.WATCHLIST, Feature.RATINGS):
+        return plan_titles(feature, a, b, two_way, add, remove)
+    if feature == Feature.PROGRESS:
+        return plan_progress(a, b, two_way, add)
+    echoes = baseline.echoes if baseline is not None else []
+    changes = [plan_plays(a, b, tolerance, add, remove, echoes)]
+    if two_way:
+        changes.append(plan_plays(b, a, tolerance, add, remove, echoes))
+    return changes

@@ -1,0 +1,279 @@
+"""One run of a pair: read both sides, plan, guard, (first run: safety capture), apply, record.
+
+A run holds a lock per pair (the daemon and a command never run one pair at once), reads each
+side once per feature, writes each direction's adds, updates and removes in the provider's
+batches, and then records the baselines from what was read and what was written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import structlog
+
+from crosswatch.captures.context import CaptureContext
+from crosswatch.captures.create import write_captures
+from crosswatch.captures.format import ALL
+from crosswatch.events import SyncFinished, SyncStarting
+from crosswatch.http import total_requests
+from crosswatch.model import Feature, Item
+from crosswatch.profiles import Profile, opened
+from crosswatch.provider import Provider, WriteResult
+from crosswatch.sync import baseline as baselines
+from crosswatch.sync.baseline import Baseline, Echo
+from crosswatch.sync.diff import Changes, FeaturePlan, Side, plan_feature
+from crosswatch.sync.guards import removal_refusal, shrink_refusal
+from crosswatch.sync.match import TitleIndex
+from crosswatch.sync.pairs import Pair
+
+log = structlog.get_logger("crosswatch.sync")
+ACTIONS = ("added", "updated", "removed", "failed", "unresolved")
+FROZEN = "frozen earlier"
+
+
+@dataclass
+class Options:
+    features: list[Feature] | None = None  # None: every feature of the pair
+    dry_run: bool = False
+    full: bool = False  # ignore baselines: push the whole source state (still no duplicates)
+    allow_shrink: bool = False
+    allow_removals: bool = False
+
+
+@dataclass
+class Tally:
+    """Per media type: what one direction of one feature did."""
+
+    counts: dict[str, Counter[str]] = field(default_factory=dict)  # action -> media type -> n
+    problems: list[tuple[Item, str, str]] = field(default_factory=list)  # item, failed|unresolved, why
+    frozen: int = 0  # unresolved because frozen by an earlier run (not tried again)
+
+    def count(self, action: str, items: list[Item]) -> None:
+        bucket = self.counts.setdefault(action, Counter())
+        for item in items:
+            bucket[str(item.type)] += 1
+
+
+@dataclass
+class SyncReport:
+    pair: str
+    mode: str
+    dry_run: bool
+    plans: list[FeaturePlan] = field(default_factory=list)
+    tallies: dict[tuple[str, str], Tally] = field(default_factory=dict)  # (feature, target) -> tally
+    safety: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    requests: int = 0
+
+    @property
+    def refused(self) -> list[str]:
+        return [p.refused for p in self.plans if p.refused]
+
+    @property
+    def ok(self) -> bool:
+        failed = any(t.counts.get("failed") for t in self.tallies.values())
+        return not failed and not self.refused
+
+    def tally(self, feature: Feature, target: str) -> Tally:
+        return self.tallies.setdefault((str(feature), target), Tally())
+
+
+@dataclass
+class PairState:
+    """What a plan was made from: each feature's items per side, and the baselines."""
+
+    reads: dict[Feature, dict[str, list[Item]]] = field(default_factory=dict)
+    baselines: dict[Feature, Baseline | None] = field(default_factory=dict)
+
+
+def _sides(pair: Pair) -> list[Profile]:
+    return [pair.source, pair.target]
+
+
+def make_plans(ctx: CaptureContext, pair: Pair, state: PairState, options: Options) -> list[FeaturePlan]:
+    """Plan and guard every feature from what was read (no I/O)."""
+    plans = []
+    settings = ctx.config.sync
+    for feature, (add, remove) in pair.features.items():
+        if options.features and feature not in options.features:
+            continue
+        base = None if options.full else state.baselines.get(feature)
+        read = state.reads[feature]
+        sides = {
+            p.name: Side(p, read[p.name], base.sides.get(p.name) if base is not None else None) for p in _sides(pair)
+        }
+        a, b = sides[pair.source.name], sides[pair.target.name]
+        plan = FeaturePlan(feature, counts={n: len(s.items) for n, s in sides.items()}, first_run=base is None)
+        plan.changes = plan_feature(
+            feature,
+            a,
+            b,
+            two_way=pair.two_way,
+            add=add,
+            remove=remove and not options.full,
+            tolerance=settings.history_tolerance_s,
+            baseline=base,
+        )
+        sources = [a, b] if pair.two_way else [a]
+        if not options.allow_shrink:
+            plan.refused = shrink_refusal(pair.name, feature.value, sources, base, settings)
+        if not plan.refused and not options.allow_removals:
+            plan.refused = removal_refusal(pair.name, feature.value, plan.changes, sides, settings)
+        plans.append(plan)
+    return plans
+
+
+async def read_state(ctx: CaptureContext, pair: Pair, providers: dict[str, Provider], options: Options) -> PairState:
+    state = PairState()
+    for feature in pair.features:
+        if options.features and feature not in options.features:
+            continue
+        state.reads[feature] = {}
+        for profile in _sides(pair):
+            ctx.say(f"reading {profile.name} {feature}...")
+            state.reads[feature][profile.name] = await providers[profile.name].read(feature)
+        state.baselines[feature] = await anyio.to_thread.run_sync(baselines.load, ctx.state, pair.name, feature.value)
+    return state
+
+
+async def run_pair(ctx: CaptureContext, pair: Pair, options: Options | None = None) -> SyncReport:
+    """Plan and (unless a dry run) apply one run of ``pair``."""
+    options = options or Options()
+    began, requests = time.monotonic(), total_requests()
+    report = SyncReport(pair.name, pair.mode, options.dry_run)
+    with ctx.state.try_lock(baselines.file_name(pair.name, "run"), f"pair {pair.name!r}"):
+        async with opened(pair.source, ctx.state, ctx.bus) as source, opened(pair.target, ctx.state, ctx.bus) as target:
+            providers = {pair.source.name: source, pair.target.name: target}
+            state = await read_state(ctx, pair, providers, options)
+            report.plans = make_plans(ctx, pair, state, options)
+            if not options.dry_run:
+                await apply(ctx, pair, providers, state, report)
+    report.seconds = round(time.monotonic() - began, 2)
+    report.requests = total_requests() - requests
+    log.info(
+        "sync.finished",
+        pair=pair.name,
+        dry_run=options.dry_run,
+        seconds=report.seconds,
+        requests=report.requests,
+        refused=len(report.refused),
+        ok=report.ok,
+    )
+    return report
+
+
+async def apply(
+    ctx: CaptureContext, pair: Pair, providers: dict[str, Provider], state: PairState, report: SyncReport
+) -> None:
+    """Write the report's plans (a safety capture first on a pair's first run), then record baselines."""
+    todo = [p for p in report.plans if not p.refused and any(not c.empty for c in p.changes)]
+    if any(p.first_run for p in todo):
+        report.safety = await _safety(ctx, pair, state, todo)
+    features = tuple(str(p.feature) for p in todo)
+    await ctx.publish(SyncStarting(pair.name, features))
+    try:
+        for plan in report.plans:
+            if plan.refused:
+                log.warning("sync.refused", pair=pair.name, feature=str(plan.feature), reason=plan.refused)
+                continue
+            written = [
+                await _write(ctx, providers, plan.feature, c, report.tally(plan.feature, c.target))
+                for c in plan.changes
+            ]
+            base = _after(pair, plan, state, written)
+            await anyio.to_thread.run_sync(baselines.save, ctx.state, pair.name, plan.feature.value, base)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await ctx.publish(SyncFinished(pair.name, ok=report.ok))
+
+
+async def _safety(ctx: CaptureContext, pair: Pair, state: PairState, todo: list[FeaturePlan]) -> list[str]:
+    """The first run of a pair captures each side it will write, from what it just read."""
+    written_to = {c.target for p in todo if p.first_run for c in p.changes if not c.empty}
+    names = []
+    for profile in _sides(pair):
+        if profile.name not in written_to:
+            continue
+        read = {p.feature: state.reads[p.feature][profile.name] for p in todo if p.first_run}
+        feature = ALL if len(read) > 1 else next(iter(read)).value
+        refs = await write_captures(
+            ctx,
+            profile,
+            feature,
+            read,
+            label=f"before-first-sync-{pair.name}",
+            kind="safety",
+            reason=f"pair {pair.name}",
+        )
+        names += [r.rel for r in refs[:1]]
+    return names
+
+
+@dataclass
+class Written:
+    changes: Changes
+    added: list[Item] = field(default_factory=list)  # adds and updates that took
+    removed: list[Item] = field(default_factory=list)
+    at: float = 0.0
+
+
+async def _write(
+    ctx: CaptureContext, providers: dict[str, Provider], feature: Feature, changes: Changes, tally: Tally
+) -> Written:
+    out = Written(changes, at=time.time())
+    target = providers[changes.target]
+    for action, items, call in (
+        ("removed", changes.remove, target.remove),
+        ("added", changes.add, target.add),
+        ("updated", changes.update, target.add),
+    ):
+        if not items:
+            continue
+        verb = {"removed": "removing", "added": "adding", "updated": "updating"}[action]
+        ctx.say(f"{changes.target} {feature}: {verb} {len(items)}...")
+        result: WriteResult = await call(feature, items)
+        tally.count(action, result.ok)
+        tally.count("failed", [i for i, _ in result.failed])
+        tally.count("unresolved", [i for i, _ in result.unresolved])
+        tally.problems += [(i, "failed", why) for i, why in result.failed]
+        fresh = [(i, why) for i, why in result.unresolved if not why.startswith(FROZEN)]
+        tally.frozen += len(result.unresolved) - len(fresh)
+        tally.problems += [(i, "unresolved", why) for i, why in fresh]
+        (out.removed if action == "removed" else out.added).extend(result.ok)
+    return out
+
+
+def _after(pair: Pair, plan: FeaturePlan, state: PairState, written: list[Written]) -> Baseline:
+    """Each side as it stands after this run: what was read, with the writes that took."""
+    old = state.baselines.get(plan.feature)
+    base = Baseline(echoes=list(old.echoes) if old is not None else [])
+    for profile in _sides(pair):
+        items = state.reads[plan.feature][profile.name]
+        mine = [w for w in written if w.changes.target == profile.name]
+        gone = {id(i) for w in mine for i in w.removed}
+        came = [i for w in mine for i in w.added]
+        support = profile.support(plan.feature)
+        keeps = support is None or support.keeps_watched_at
+        if plan.feature == Feature.HISTORY and not keeps:
+            base.echoes += [Echo(side=profile.name, item=i, at=w.at) for w in mine for i in w.added]
+            came = []  # recorded at "now": the next read holds them with that date
+        replaced = TitleIndex(came) if plan.feature != Feature.HISTORY else TitleIndex()
+        kept = [i for i in items if id(i) not in gone and i not in replaced]
+        base.sides[profile.name] = kept + came
+    return base
+
+
+def summary_rows(report: SyncReport) -> list[dict[str, Any]]:
+    """One row per feature, direction and media type: added, updated, removed, failed, unresolved."""
+    rows = []
+    for (feature, target), tally in sorted(report.tallies.items()):
+        kinds = sorted({k for c in tally.counts.values() for k in c})
+        for kind in kinds:
+            row = {"feature": feature, "target": target, "type": kind}
+            row.update({a: tally.counts.get(a, Counter()).get(kind, 0) for a in ACTIONS})
+            rows.append(row)
+    return rows
