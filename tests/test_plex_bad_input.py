@@ -430,7 +430,9 @@ async def test_an_answer_that_is_not_a_listing_is_refused(tmp_path: Path) -> Non
                 PlexError, match=r"GET /library/sections/1/all: unexpected answer from Plex \(" + message
             ):
                 await plex.read(Feature.RATINGS)
+        await plex.aclose()
         fake.routes["GET /library/sections"] = (200, {}, b'{"MediaContainer": {"Directory": {"key": "1"}}}')
+        plex = _provider(url, tmp_path, "token", max_retries=0)  # sections are asked once per provider
         with pytest.raises(PlexError, match="GET /library/sections: unexpected answer from Plex"):
             await plex.read(Feature.RATINGS)
         await plex.aclose()

@@ -74,7 +74,7 @@ class PlexProvider:
     async def read(self, feature: Feature) -> list[Item]:
         feature = Feature(feature)
         if feature == Feature.WATCHLIST:
-            return await read_watchlist(self.client)
+            return await read_watchlist(self.client, self._cache(feature))
         if feature == Feature.RATINGS:
             return await read_ratings(self.client, self._cache(feature))
         if feature == Feature.PROGRESS:
@@ -152,7 +152,7 @@ class PlexProvider:
                 log.warning("plex.unwatch_failed", scope="PLEX:history", ratingKey=key, error=reason)
 
     async def _finish(self, feature: Feature, result: WriteResult, frozen: list[Item]) -> WriteResult:
-        if feature in (Feature.RATINGS, Feature.HISTORY) and (result.ok or result.failed):
+        if feature != Feature.PROGRESS and (result.ok or result.failed):
             # two changes in one second can leave a probe's fingerprint unchanged: read in full next time
             await self._cache(feature).forget()
         if result.unresolved:

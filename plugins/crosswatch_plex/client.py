@@ -48,6 +48,7 @@ class PlexClient:
         )
         self._http: httpx.AsyncClient | None = None
         self._server_token = ""
+        self._sections: dict[str, Any] | None = None
 
     async def http(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -81,6 +82,12 @@ class PlexClient:
         headers = await self.server_headers() if base is None else None
         response = await self.policy.send(await self.http(), "GET", url, scope=scope, params=params, headers=headers)
         return self.check(response, f"GET {path}")
+
+    async def sections(self) -> dict[str, Any]:
+        """``/library/sections``, asked once per client (a run): libraries do not come and go mid-run."""
+        if self._sections is None:
+            self._sections = await self.get("/library/sections")
+        return self._sections
 
     def check(self, response: httpx.Response, what: str) -> dict[str, Any]:
         return json_object(response, what, PlexError)

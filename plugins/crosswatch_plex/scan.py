@@ -40,7 +40,7 @@ async def library_sections(client: PlexClient, wanted: list[int]) -> list[dict[s
     A section whose key is not a number cannot be listed: it is left out when it is not one of
     ``wanted``, and refused (rather than read partially) when every section is wanted.
     """
-    body = (await client.get("/library/sections")).get("MediaContainer", {})
+    body = (await client.sections()).get("MediaContainer", {})
     directories = (body.get("Directory") or []) if isinstance(body, dict) else None
     if not isinstance(directories, list):
         raise PlexError("GET /library/sections: unexpected answer from Plex (no list of libraries)")

@@ -45,13 +45,17 @@ class TraktProvider:
                 await anyio.to_thread.run_sync(self.unresolved.freeze, str(feature), result.unresolved)
             result.unresolved.extend((i, "frozen earlier (crosswatch unresolved list)") for i in frozen)
             return result
-        return await self.writer.add(feature, items)
+        result = await self.writer.add(feature, items)
+        await self.reader.settle(feature, result.ok, [])
+        return result
 
     async def remove(self, feature: Feature, items: Sequence[Item]) -> WriteResult:
         feature = Feature(feature)
         if feature == Feature.PROGRESS:
             return await self.writer.remove_progress(items)
-        return await self.writer.remove(feature, items)
+        result = await self.writer.remove(feature, items)
+        await self.reader.settle(feature, [], result.ok)
+        return result
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -18,7 +18,7 @@ import httpx
 import msgspec
 import structlog
 
-from crosswatch.model import Feature, Item
+from crosswatch.model import Feature, Item, item_key, match_keys
 from crosswatch.state import StateDir, StateError
 from crosswatch_trakt.client import TraktClient
 from crosswatch_trakt.errors import TraktError
@@ -93,6 +93,7 @@ class Reader:
         self.state = state
         self._activities: dict[str, Any] | None = None
         self._activities_at = 0.0
+        self._current: dict[Feature, dict[str, Any]] = {}  # the stamps each index was last found current at
 
     def forget_activities(self) -> None:
         """After our own writes the stamps move: ask again next time."""
@@ -220,12 +221,76 @@ class Reader:
             raise TraktError(
                 f"Trakt {feature} kept changing while it was read ({MAX_REREADS + 1} tries); try again later"
             )
+        self._current[feature] = activities
         items = [item for group in GROUPS[feature] for item in new.groups.get(group, [])]
         if stale:
             log.info("trakt.read", scope=scope, items=len(items), groups_read=stale)
         else:
             log.debug("trakt.unchanged", scope=scope, source="index")
         return items
+
+    async def settle(self, feature: Feature, added: list[Item], removed: list[Item]) -> None:
+        """After crosswatch's own writes: carry them into the index instead of reading it all again.
+
+        Only when this reader found the index current earlier in the run: its groups whose
+        stamps moved since take the new stamps. A change made elsewhere between that read and
+        the writes is picked up when the index ages out (``INDEX_MAX_AGE_S``).
+        """
+        before = self._current.pop(feature, None)
+        if before is None or feature not in (Feature.RATINGS, Feature.HISTORY):
+            return
+        if not (added or removed):
+            self._current[feature] = before
+            return
+        name = f"{self.client.prefix}_{feature}.index.json"
+        index: Index | None = await self._load(name, Index)
+        if index is None:
+            return
+        after = await self.activities(fresh=True)
+        changed = False
+        for group, (_path, key) in GROUPS[feature].items():
+            was, now = _stamp(before, group, key), _stamp(after, group, key)
+            if group not in index.groups or index.stamps.get(group) != was or was == now:
+                continue
+            kind = group[:-1]  # "movies" -> "movie"
+            mine_added = [i for i in added if i.type == kind]
+            mine_removed = [i for i in removed if i.type == kind]
+            if not (mine_added or mine_removed):
+                continue
+            index.groups[group] = _patched(feature, index.groups[group], mine_added, mine_removed)
+            index.stamps[group] = now
+            changed = True
+        if all(
+            index.stamps.get(g) == _stamp(after, g, k) for g, (_p, k) in GROUPS[feature].items() if g in index.groups
+        ):
+            self._current[feature] = after  # the index is current again: a next write can settle too
+        if changed:
+            await self._save(name, index)
+            log.debug("trakt.index_settled", scope=f"TRAKT:{feature}", added=len(added), removed=len(removed))
+
+
+def _patched(feature: Feature, items: list[Item], added: list[Item], removed: list[Item]) -> list[Item]:
+    """An index group with crosswatch's own writes applied, as Trakt now holds them."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    if feature == Feature.HISTORY:
+        gone = set(map(item_key, removed))
+        kept = [i for i in items if item_key(i) not in gone]
+        there = {(k, (i.watched_at or "")[:19]) for i in kept for k in match_keys(i)}
+        new = [i for i in added if not any((k, (i.watched_at or "")[:19]) in there for k in match_keys(i))]
+        return kept + new  # a play reported done because it was there already is not counted twice
+    touched = TitleKeys(added + removed)
+    kept = [i for i in items if not touched.holds(i)]
+    return kept + [msgspec.structs.replace(i, rated_at=i.rated_at or now) for i in added]
+
+
+class TitleKeys:
+    """Titles known by any strong id (the ratings an own write replaced or removed)."""
+
+    def __init__(self, items: list[Item]) -> None:
+        self.keys = {k for i in items for k in match_keys(i)}
+
+    def holds(self, item: Item) -> bool:
+        return any(k in self.keys for k in match_keys(item))
 
 
 class _Moved(Exception):
