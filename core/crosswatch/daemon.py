@@ -64,6 +64,7 @@ class Daemon:
         self._stopping: anyio.Event | None = None
         self._web_done: anyio.Event | None = None
         self._captures: Any = None
+        self._syncs: Any = None
 
     # -- start ---------------------------------------------------------------------------
 
@@ -97,6 +98,7 @@ class Daemon:
         self._stopping = anyio.Event()
         self._web_done = anyio.Event()
         self.bus.subscribe(ScheduleFired, self._capture_job)
+        self.bus.subscribe(ScheduleFired, self._sync_job)
         try:
             sock = bind_socket(config.daemon.listen) if config.daemon.listen else None
         except OSError as exc:
@@ -149,6 +151,10 @@ class Daemon:
             log.info("schedule.next", job=row["job"], next=row["next"], cron=row["cron"], tz=row["tz"])
         if not self.scheduler.next_runs():
             log.info("schedule.none", hint="no pair or capture schedule is enabled")
+        if config.pairs:
+            from crosswatch.sync.scheduled import check_pairs
+
+            check_pairs(config, self.host)
         self.host.call_each("crosswatch_configure", config=config)
         for plugin in enabled:
             self.host.call_each("crosswatch_subscribe", plugins=[plugin], bus=self.bus.scoped(plugin))
@@ -175,6 +181,16 @@ class Daemon:
 
             self._captures = ScheduledCaptures(self.host, self._current, self.bus)
         await self._captures.on_fired(event)
+
+    async def _sync_job(self, event: ScheduleFired) -> None:
+        """A pair's schedule fired: run the pair (imported on first use)."""
+        if event.kind != "sync":
+            return
+        if self._syncs is None:
+            from crosswatch.sync.scheduled import ScheduledSyncs
+
+            self._syncs = ScheduledSyncs(self.host, self._current, self.bus)
+        await self._syncs.on_fired(event)
 
     def _current(self) -> Config:
         assert self.config is not None

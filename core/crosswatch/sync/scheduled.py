@@ -1,0 +1,54 @@
+"""The daemon's side of sync pairs: a pair's schedule fired, so run it (and say why not)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+
+from crosswatch.captures.context import CaptureContext
+from crosswatch.config import Config
+from crosswatch.events import ScheduleFired
+from crosswatch.http import HttpError
+from crosswatch.plugins import PluginHost
+from crosswatch.state import StateError
+from crosswatch.sync.engine import run_pair, summary_rows
+from crosswatch.sync.pairs import PairError, find_pair, resolve_pairs
+
+log = structlog.get_logger("crosswatch.sync")
+
+
+def check_pairs(config: Config, host: PluginHost) -> list[str]:
+    """Log every pair that cannot run (a missing profile, a feature a provider lacks, ...)."""
+    if not config.pairs:
+        return []
+    _, errors = resolve_pairs(config, host.providers)
+    for error in errors:
+        log.error("sync.pair_invalid", error=error)
+    return errors
+
+
+class ScheduledSyncs:
+    """Subscribed to ``ScheduleFired``: runs a pair's scheduled sync."""
+
+    def __init__(self, host: PluginHost, config: Callable[[], Config], bus: object) -> None:
+        self.host = host
+        self.config = config
+        self.bus = bus
+
+    async def on_fired(self, event: ScheduleFired) -> None:
+        if event.kind != "sync":
+            return
+        config = self.config()
+        ctx = CaptureContext(config, self.host, self.bus)
+        name = str(event.params.get("pair"))
+        try:
+            pair = find_pair(config, self.host.providers, name)
+            report = await run_pair(ctx, pair)
+        except (PairError, HttpError, StateError, OSError) as exc:
+            log.error("sync.failed", pair=name, error=str(exc))
+            return
+        for row in summary_rows(report):
+            log.info("sync.summary", pair=name, **row)
+        for reason in report.refused:
+            log.warning("sync.refused", pair=name, reason=reason)
