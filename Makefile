@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= .demo
 
-.PHONY: demo test bench clean
+.PHONY: demo daemon test bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("crosswatch needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
@@ -13,8 +13,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
 
-# The daemon on the example config, in the foreground (Ctrl+C stops it).
+# Everything against the Plex and Trakt emulators, in a temporary folder (under a minute).
 demo: $(STAMP)
+	$(BIN)/crosswatch demo
+
+# The daemon on the example config, in the foreground (Ctrl+C stops it).
+daemon: $(STAMP)
 	@mkdir -p $(DEMO_DIR)
 	@test -f $(DEMO_DIR)/config.toml || cp etc/crosswatch.toml $(DEMO_DIR)/config.toml
 	$(BIN)/crosswatch --config-dir $(DEMO_DIR) run
@@ -26,6 +30,7 @@ test: $(STAMP)
 # The benchmarks (figures printed as JSON).
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_core
+	$(BIN)/python -m tests.bench.bench_captures
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR)

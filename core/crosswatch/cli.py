@@ -14,6 +14,7 @@ from crosswatch.cli_sync import add_sync
 #: command path -> "module:function" under crosswatch.commands
 COMMANDS = {
     ("run",): "run:cmd_run",
+    ("demo",): "demo:cmd_demo",
     ("config", "check"): "config:cmd_check",
     ("plugins", "list"): "plugins:cmd_list",
     ("auth",): "auth:cmd_auth",
@@ -59,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the daemon in the foreground (systemd runs this)")
     run.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio", help="async backend")
+
+    demo = sub.add_parser("demo", help="everything against the Plex and Trakt emulators, in a temporary folder")
+    demo.add_argument("--seed", type=int, default=7, help="seed of the emulated library (default 7)")
+    demo.add_argument("--size", type=int, default=300, help="titles in the emulated library (default 300)")
+    demo.add_argument("--keep", metavar="DIR", help="keep the config, state and captures in DIR")
 
     config = sub.add_parser("config", help="work with the config").add_subparsers(
         dest="action", metavar="ACTION", required=True

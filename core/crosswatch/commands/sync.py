@@ -97,7 +97,7 @@ def print_plan(pair: Any, plans: list[Any], verbose: bool = False) -> None:
 
 
 def print_report(pair: Any, report: Any) -> None:
-    from crosswatch.sync.engine import summary_rows
+    from crosswatch.sync.engine import FROZEN_REASON, summary_rows
 
     arrow = "<->" if pair.two_way else "->"
     took = f"{report.seconds} s, {report.requests} requests"
@@ -116,6 +116,9 @@ def print_report(pair: Any, report: Any) -> None:
             print(
                 f"  ... {len(tally.problems) - 10} more {target} {feature} problems (see `crosswatch unresolved list`)"
             )
+    frozen = sum(1 for p in report.plans for c in p.changes for _, why in c.skipped if why == FROZEN_REASON)
+    if frozen:
+        print(f"  {frozen} items frozen on a target earlier were left out (`crosswatch unresolved list`)")
     for reason in report.refused:
         print(f"  REFUSED: {reason}")
 

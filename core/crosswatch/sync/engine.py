@@ -20,19 +20,21 @@ from crosswatch.captures.create import write_captures
 from crosswatch.captures.format import ALL
 from crosswatch.events import SyncFinished, SyncStarting
 from crosswatch.http import total_requests
-from crosswatch.model import Feature, Item
+from crosswatch.model import Feature, Item, item_key
 from crosswatch.profiles import Profile, opened
-from crosswatch.provider import Provider, WriteResult
+from crosswatch.provider import Provider, WriteResult, file_prefix
 from crosswatch.sync import baseline as baselines
 from crosswatch.sync.baseline import Baseline, Echo
 from crosswatch.sync.diff import Changes, FeaturePlan, Side, plan_feature
 from crosswatch.sync.guards import removal_refusal, shrink_refusal
 from crosswatch.sync.match import TitleIndex
 from crosswatch.sync.pairs import Pair
+from crosswatch.unresolved import UnresolvedStore
 
 log = structlog.get_logger("crosswatch.sync")
 ACTIONS = ("added", "updated", "removed", "failed", "unresolved")
 FROZEN = "frozen earlier"
+FROZEN_REASON = "frozen on the target earlier (crosswatch unresolved list)"
 
 
 @dataclass
@@ -88,6 +90,7 @@ class PairState:
 
     reads: dict[Feature, dict[str, list[Item]]] = field(default_factory=dict)
     baselines: dict[Feature, Baseline | None] = field(default_factory=dict)
+    frozen: dict[Feature, dict[str, set[str]]] = field(default_factory=dict)  # side -> item keys frozen there
 
 
 def _sides(pair: Pair) -> list[Profile]:
@@ -118,6 +121,7 @@ def make_plans(ctx: CaptureContext, pair: Pair, state: PairState, options: Optio
             tolerance=settings.history_tolerance_s,
             baseline=base,
         )
+        _skip_frozen(plan.changes, state.frozen.get(feature, {}))
         sources = [a, b] if pair.two_way else [a]
         if not options.allow_shrink:
             plan.refused = shrink_refusal(pair.name, feature.value, sources, base, settings)
@@ -125,6 +129,19 @@ def make_plans(ctx: CaptureContext, pair: Pair, state: PairState, options: Optio
             plan.refused = removal_refusal(pair.name, feature.value, plan.changes, sides, settings)
         plans.append(plan)
     return plans
+
+
+def _skip_frozen(changes: list[Changes], frozen: dict[str, set[str]]) -> None:
+    """Items frozen on a target (``crosswatch unresolved list``) are not planned again."""
+    for change in changes:
+        keys = frozen.get(change.target)
+        if not keys:
+            continue
+        for name in ("add", "update"):
+            items = getattr(change, name)
+            kept = [i for i in items if item_key(i) not in keys]
+            change.skipped += [(i, FROZEN_REASON) for i in items if item_key(i) in keys]
+            setattr(change, name, kept)
 
 
 async def read_state(ctx: CaptureContext, pair: Pair, providers: dict[str, Provider], options: Options) -> PairState:
@@ -137,6 +154,14 @@ async def read_state(ctx: CaptureContext, pair: Pair, providers: dict[str, Provi
             ctx.say(f"reading {profile.name} {feature}...")
             state.reads[feature][profile.name] = await providers[profile.name].read(feature)
         state.baselines[feature] = await anyio.to_thread.run_sync(baselines.load, ctx.state, pair.name, feature.value)
+        state.frozen[feature] = {
+            p.name: set(
+                await anyio.to_thread.run_sync(
+                    UnresolvedStore(ctx.state, file_prefix(p.provider, p.profile)).load, feature.value
+                )
+            )
+            for p in _sides(pair)
+        }
     return state
 
 
