@@ -69,7 +69,7 @@ def test_config_check_missing_dir(tmp_path: Path) -> None:
 
 
 def test_config_dir_from_environment(tmp_path: Path, monkeypatch, capsys) -> None:
-    (tmp_path / "config.toml").write_text("[sync]\nbatch_size = 0\n")
+    (tmp_path / "config.toml").write_text("[sync]\nmax_remove_ratio = 2\n")
     monkeypatch.setenv("CROSSWATCH_CONFIG_DIR", str(tmp_path))
     assert main(["config", "check"]) == 1
-    assert "sync.batch_size" in capsys.readouterr().err
+    assert "sync.max_remove_ratio" in capsys.readouterr().err

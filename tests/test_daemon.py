@@ -244,7 +244,7 @@ def test_plugin_services_subscriptions_and_routes_follow_the_config(tmp_path: Pa
         assert httpx.get(base + "/runtime/ping").text == "pong"
 
         mark = daemon.mark()
-        write_atomically(config, '[daemon]\nlisten = "127.0.0.1:0"\n[sync]\nbatch_size = 50\n')
+        write_atomically(config, '[daemon]\nlisten = "127.0.0.1:0"\n[sync]\nhistory_tolerance_s = 60\n')
         daemon.wait_for("config.reloaded", after=mark)
         time.sleep(0.2)
         assert (out / "reloads").read_text().splitlines() == ["sync"]

@@ -40,7 +40,6 @@ class SyncConfig(Section):
     max_remove_ratio: Ratio = 0.10
     min_source_ratio: Ratio = 0.5
     history_tolerance_s: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = 120
-    batch_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
 
 
 class ScrobbleWatcherConfig(Section):
