@@ -51,6 +51,7 @@ from crosswatch_plex.emulator.render import html_error
 from crosswatch_plex.emulator.settings import EmulatorSettings
 from crosswatch_plex.emulator.statejson import load_state_json, state_to_json
 from crosswatch_plex.emulator.userstate import PlexState
+from crosswatch_plex.emulator.webhooks import Webhooks
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -82,6 +83,7 @@ class PlexEmulator:
         self.stats = Stats()
         self.hub = Hub(seed)
         self.playback = Playback(self)
+        self.webhooks = Webhooks(self)
         self.rng = random.Random(f"crosswatch-plex-faults:{seed}")
         self.listings: dict[tuple, tuple[int, Any]] = {}
         self.state: PlexState = generate_state(self.library, seed, self.accounts)

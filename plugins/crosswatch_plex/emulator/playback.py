@@ -69,6 +69,7 @@ class Playback:
         duration = duration_ms or emu.library.duration_ms(media) or 0
         slot = (client_id, rk)
         session = self.sessions.get(slot)
+        before = session.state if session is not None and session.account == account else None
         if session is None or session.account != account:
             session = Session(
                 self.next_key, rk, account, client_id, state, 0, duration, self.next_queue, self.next_queue * 10 + 1
@@ -82,19 +83,38 @@ class Playback:
             session.product = product
         if platform:
             session.platform = platform
+        counted = False
         if not session.scrobbled:
             if duration and session.view_offset >= emu.settings.watched_threshold * duration:
                 emu.state.play(account, media, int(time.time()))
-                session.scrobbled = True
+                session.scrobbled = counted = True
             else:
                 emu.state.set_offset(account, media, session.view_offset)
         emu.hub.publish(notify.playing(session))
+        event = _webhook_event(before, state)
+        if event:
+            emu.webhooks.send(event, account, media, view_offset=session.view_offset, player=session)
+        if counted:
+            emu.webhooks.send("media.scrobble", account, media, view_offset=session.view_offset, player=session)
         if state == "stopped":
             self.sessions.pop(slot, None)
         return session
 
     def open_sessions(self) -> list[Session]:
         return list(self.sessions.values())
+
+
+def _webhook_event(before: str | None, state: str) -> str:
+    """The webhook a state change sends: play, resume, pause, stop ("" for none)."""
+    if state == "stopped":
+        return "media.stop"
+    if state == "paused":
+        return "media.pause" if before != "paused" else ""
+    if state == "playing":
+        if before is None:
+            return "media.play"
+        return "media.resume" if before == "paused" else ""
+    return ""
 
 
 def progress(emu: Any, account: int, media: Media, time_ms: int, state: str) -> bool:

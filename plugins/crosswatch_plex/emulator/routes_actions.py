@@ -92,6 +92,7 @@ def apply_rating(emu, who: int, media: Media, raw: str | None, rated_at: int | N
         raise Reject(400)
     emu.state.rate(who, media, rating if rating > 0 else None, rated_at or now)
     item_changed(emu, media, activity=True, user=who)
+    emu.webhooks.send("media.rate", who, media)
 
 
 @endpoint

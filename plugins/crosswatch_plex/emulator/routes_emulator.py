@@ -24,6 +24,8 @@
 ``POST /_emulator/rate``                    ``{"ratingKey", "rating", "account"?}`` as ``/:/rate`` (timeline
                                             and activity frames) -> ``{"userRating"}``
 ``POST /_emulator/websocket/drop``          close every notification websocket now -> ``{"dropped": n}``
+``GET|POST /_emulator/webhooks``             ``{"urls": [...]}`` where Plex posts its webhooks (:mod:`.webhooks`);
+                                            GET also says how many were delivered or failed
 ``GET  /_emulator/catalog``                 every title: ratingKey, Discover key, guid, style, section, ids
 ==========================================  ==============================================================
 """
@@ -214,6 +216,17 @@ async def drop_websockets(request: Request) -> Response:
     return reply({"dropped": emulator(request).hub.drop_all()})
 
 
+async def webhooks(request: Request) -> Response:
+    emu = emulator(request)
+    if request.method == "POST":
+        data = await _body(request)
+        urls = data.get("urls") if isinstance(data, dict) else None
+        if not isinstance(urls, list) or not all(isinstance(u, str) and u.startswith("http") for u in urls):
+            return refuse('post {"urls": ["http://...", ...]}')
+        emu.webhooks.set_urls(urls)
+    return reply(emu.webhooks.to_json())
+
+
 async def catalog(request: Request) -> Response:
     emu = emulator(request)
     lib = emu.library
@@ -261,5 +274,6 @@ ROUTES = [
     Route("/_emulator/play", play, methods=["POST"]),
     Route("/_emulator/rate", rate, methods=["POST"]),
     Route("/_emulator/websocket/drop", drop_websockets, methods=["POST"]),
+    Route("/_emulator/webhooks", webhooks, methods=["GET", "POST"]),
     Route("/_emulator/catalog", catalog, methods=["GET"]),
 ]
