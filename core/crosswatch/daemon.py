@@ -31,6 +31,7 @@ from crosswatch.events import ConfigRejected, ConfigReloaded, ScheduleFired
 from crosswatch.guard import announce, guard_route, retire
 from crosswatch.plugins import PluginHost, peek_disabled
 from crosswatch.scheduler import Scheduler, jobs_from_config
+from crosswatch.scrobble.router import ScrobbleRouter
 from crosswatch.services import ServiceContext, ServiceSupervisor
 from crosswatch.state import StateDir
 from crosswatch.systemd import Notifier
@@ -65,6 +66,7 @@ class Daemon:
         self._web_done: anyio.Event | None = None
         self._captures: Any = None
         self._syncs: Any = None
+        self.scrobbles: ScrobbleRouter | None = None
 
     # -- start ---------------------------------------------------------------------------
 
@@ -99,6 +101,7 @@ class Daemon:
         self._web_done = anyio.Event()
         self.bus.subscribe(ScheduleFired, self._capture_job)
         self.bus.subscribe(ScheduleFired, self._sync_job)
+        self.scrobbles = ScrobbleRouter(self.host.providers, self._current, self.state, self.bus)
         try:
             sock = bind_socket(config.daemon.listen) if config.daemon.listen else None
         except OSError as exc:
@@ -111,6 +114,7 @@ class Daemon:
             async with anyio.create_task_group() as tg:
                 self.supervisor = ServiceSupervisor(tg)
                 tg.start_soon(self.bus.run)
+                tg.start_soon(self.scrobbles.run)
                 await tg.start(self.scheduler.run)
                 self._apply(config, previous=None, enabled=self.host.loaded())
                 if sock is not None:
@@ -328,6 +332,7 @@ class Daemon:
             "jobs": self.scheduler.describe() if self.scheduler else [],
             "reloads": self.reloads,
             "rejected_reloads": self.rejected,
+            "scrobble": self.scrobbles.stats() if self.scrobbles else {},
             "bus": {
                 "dropped": self.bus.dropped if self.bus else 0,
                 "buffer": config.daemon.event_buffer if config else 0,

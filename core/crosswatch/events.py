@@ -89,12 +89,15 @@ class RestoreFinished(Event):
 class SyncStarting(Event):
     pair: str
     features: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()  # the profiles it writes, e.g. ("PLEX", "TRAKT.kids")
 
 
 @dataclass(frozen=True)
 class SyncFinished(Event):
     pair: str
     ok: bool = True
+    features: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,9 @@ class PlaybackObserved(Event):
     item: Any
     progress: float  # percent
     source: str = "watcher"
+    user: str = ""  # the account's title on the provider
+    library: int | None = None
+    session: str = ""  # one play session (a client playing one item)
 
 
 @dataclass(frozen=True)
@@ -118,3 +124,5 @@ class RatingObserved(Event):
     item: Any
     rating: int | None
     source: str = "watcher"
+    user: str = ""
+    library: int | None = None

@@ -127,9 +127,9 @@ def _event(body: Any) -> Event:
         if f.name not in body:
             continue
         value = body[f.name]
-        if f.name == "features":
+        if f.name in ("features", "targets"):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise TypeError("features must be a list of names")
+                raise TypeError(f"{f.name} must be a list of names")
             value = tuple(value)
         elif not isinstance(value, bool if f.name == "ok" else str):
             raise TypeError(f"{f.name} must be a {'bool' if f.name == 'ok' else 'str'}")

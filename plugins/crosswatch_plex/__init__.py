@@ -7,12 +7,17 @@ PIN sign-in (``crosswatch auth plex``) and the Plex emulator (``crosswatch emula
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from crosswatch import hookimpl
-from crosswatch.config import ConfigSection
+from crosswatch.config import Config, ConfigSection
 from crosswatch.model import Feature
 from crosswatch.provider import AuthContext, FeatureSupport, Provider, ProviderContext, ProviderSpec
 from crosswatch_plex.config import PlexSettings
+
+if TYPE_CHECKING:
+    from crosswatch.bus import BusView
+    from crosswatch.services import ServiceContext
 
 
 @hookimpl
@@ -55,3 +60,52 @@ def crosswatch_auth_flows() -> dict[str, Callable[[AuthContext], Awaitable[None]
 @hookimpl
 def crosswatch_emulators() -> dict[str, str]:
     return {"plex": "crosswatch_plex.emulator.cli:main"}
+
+
+class _Live:
+    """What the webhook route needs from the daemon: the config in force and the bus."""
+
+    config: Config | None = None
+    bus: BusView | None = None
+    webhook: Any = None
+
+
+LIVE = _Live()
+
+
+@hookimpl
+def crosswatch_configure(config: Config) -> None:
+    LIVE.config = config
+    if LIVE.webhook is not None:
+        LIVE.webhook.config = config
+
+
+@hookimpl
+def crosswatch_subscribe(bus: BusView) -> None:
+    LIVE.bus = bus
+    if LIVE.webhook is not None:
+        LIVE.webhook.bus = bus
+
+
+async def _watch(ctx: ServiceContext) -> None:
+    from crosswatch_plex.watcher import watch
+
+    await watch(ctx)
+
+
+_watch.__name__ = "plex_watcher"
+
+
+@hookimpl
+def crosswatch_services(ctx: ServiceContext) -> list[Callable[[ServiceContext], Awaitable[None]]]:
+    return [_watch]
+
+
+@hookimpl
+def crosswatch_web_routes() -> list[Any]:
+    from crosswatch_plex.webhook import Webhook
+
+    if LIVE.webhook is None:
+        LIVE.webhook = Webhook()
+    LIVE.webhook.config, LIVE.webhook.bus = LIVE.config, LIVE.bus
+    return [LIVE.webhook.route()]

@@ -57,5 +57,9 @@ class TraktProvider:
         await self.reader.settle(feature, [], result.ok)
         return result
 
+    async def scrobble(self, action: str, item: Item, progress: float) -> str:
+        """A live scrobble (``start``, ``pause``, ``stop``) of one movie or episode."""
+        return await self.writer.scrobble(action, item, progress)
+
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -324,6 +324,30 @@ class Writer:
                 self.on_write()
         return result
 
+    async def scrobble(self, action: str, item: Item, progress: float) -> str:
+        """``/scrobble/start|pause|stop`` at ``progress`` percent: "ok", "duplicate" (409) or "unknown" (404)."""
+        kind = "movie" if item.type == MediaType.MOVIE else "episode"
+        ids = api_ids(item.ids)
+        body: dict[str, Any] = {kind: {"ids": ids}, "progress": round(min(max(progress, 0.0), 100.0), 2)}
+        if kind == "episode" and not ids and item.show_ids:
+            body = {
+                "show": {"ids": api_ids(item.show_ids)},
+                "episode": {"season": item.season, "number": item.episode},
+                "progress": body["progress"],
+            }
+        try:
+            # a repeated stop is answered 409 by Trakt (no second play), so retrying is safe
+            await self.client.post(f"/scrobble/{action}", body, scope="TRAKT:scrobble", idempotent=True)
+            return "ok"
+        except HttpError as exc:
+            if exc.status == 409:  # Trakt already has this scrobble (a repeated stop)
+                return "duplicate"
+            if exc.status == 404:
+                return "unknown"
+            raise
+        finally:
+            self.on_write()
+
     async def remove_progress(self, items: Sequence[Item]) -> WriteResult:
         result = WriteResult()
         for item in items:

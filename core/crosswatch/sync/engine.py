@@ -199,7 +199,8 @@ async def apply(
     if any(p.first_run for p in todo):
         report.safety = await _safety(ctx, pair, state, todo)
     features = tuple(str(p.feature) for p in todo)
-    await ctx.publish(SyncStarting(pair.name, features))
+    targets = tuple(sorted({c.target for p in todo for c in p.changes if not c.empty}))
+    await ctx.publish(SyncStarting(pair.name, features, targets))
     try:
         for plan in report.plans:
             if plan.refused:
@@ -213,7 +214,7 @@ async def apply(
             await anyio.to_thread.run_sync(baselines.save, ctx.state, pair.name, plan.feature.value, base)
     finally:
         with anyio.CancelScope(shield=True):
-            await ctx.publish(SyncFinished(pair.name, ok=report.ok))
+            await ctx.publish(SyncFinished(pair.name, ok=report.ok, features=features, targets=targets))
 
 
 async def _safety(ctx: CaptureContext, pair: Pair, state: PairState, todo: list[FeaturePlan]) -> list[str]:
