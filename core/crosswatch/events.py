@@ -113,6 +113,7 @@ class PlaybackObserved(Event):
     user: str = ""  # the account's title on the provider
     library: int | None = None
     session: str = ""  # one play session (a client playing one item)
+    owner: bool | None = None  # the server owner's play (None: not known)
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ class PlexWatcher:
         self.garbage = 0
         self.connects = 0
         self._items: OrderedDict[str, tuple[Item, int | None]] = OrderedDict()
-        self._users: dict[str, str] = {}
+        self._users: dict[str, tuple[str, bool | None]] = {}
         self._ratings: dict[str, int | None] = {}
 
     @property
@@ -157,14 +157,16 @@ class PlexWatcher:
             self._items.popitem(last=False)
         return item, library, meta
 
-    async def _user(self, client: PlexClient, session: str) -> str:
+    async def _user(self, client: PlexClient, session: str) -> tuple[str, bool | None]:
+        """The session's account: its title, and whether it is the server owner (account 1)."""
         if session not in self._users:
             body = await client.get("/status/sessions", scope="PLEX:watcher")
             for meta in metadata_items(body):
                 user = meta.get("User") or {}
                 if isinstance(user, dict):
-                    self._users[str(meta.get("sessionKey"))] = str(user.get("title") or user.get("id") or "")
-        return self._users.get(session, "")
+                    title = str(user.get("title") or user.get("id") or "")
+                    self._users[str(meta.get("sessionKey"))] = (title, str(user.get("id")) == "1")
+        return self._users.get(session, ("", None))
 
     async def _playing(self, client: PlexClient, entry: dict[str, Any]) -> None:
         key = rating_key(entry.get("ratingKey"))
@@ -178,7 +180,7 @@ class PlexWatcher:
             return
         item, library, _ = found
         session = str(entry.get("sessionKey") or "")
-        user = await self._user(client, session) if session else ""
+        user, owner = await self._user(client, session) if session else ("", None)
         offset = entry.get("viewOffset") if isinstance(entry.get("viewOffset"), int) else 0
         progress = 100 * offset / item.duration_ms if item.duration_ms else 0.0
         event = PlaybackObserved(
@@ -191,6 +193,7 @@ class PlexWatcher:
             user=user,
             library=library,
             session=f"{session}:{key}",
+            owner=owner,
         )
         self.ctx.bus.emit(event)
         if state == "stopped":

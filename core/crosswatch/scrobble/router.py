@@ -76,8 +76,11 @@ class ScrobbleRouter:
             return
         if source == "watcher" and not (config.watcher.ratings if is_rating else config.watcher.enabled):
             return
-        if config.users and event.user and event.user not in config.users:
+        if config.users and event.user not in config.users:
             self.skipped["user"] += 1
+            return
+        if not config.users and isinstance(event, PlaybackObserved) and event.owner is False:
+            self.skipped["user"] += 1  # by default only the server owner's plays are forwarded
             return
         if config.libraries and event.library is not None and event.library not in config.libraries:
             self.skipped["library"] += 1
