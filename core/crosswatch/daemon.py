@@ -64,8 +64,7 @@ class Daemon:
         self._watch_stop: anyio.Event | None = None
         self._stopping: anyio.Event | None = None
         self._web_done: anyio.Event | None = None
-        self._captures: Any = None
-        self._syncs: Any = None
+        self._jobs: dict[str, Any] = {}  # schedule kind -> its handler
         self.scrobbles: ScrobbleRouter | None = None
 
     # -- start ---------------------------------------------------------------------------
@@ -99,8 +98,7 @@ class Daemon:
         self._watch_stop = anyio.Event()
         self._stopping = anyio.Event()
         self._web_done = anyio.Event()
-        self.bus.subscribe(ScheduleFired, self._capture_job)
-        self.bus.subscribe(ScheduleFired, self._sync_job)
+        self.bus.subscribe(ScheduleFired, self._job)
         self.scrobbles = ScrobbleRouter(self.host.providers, self._current, self.state, self.bus)
         try:
             sock = bind_socket(config.daemon.listen) if config.daemon.listen else None
@@ -176,25 +174,18 @@ class Daemon:
                 "config.restart_needed", key="daemon.listen", hint="the new address takes effect after a restart"
             )
 
-    async def _capture_job(self, event: ScheduleFired) -> None:
-        """A capture schedule fired: take the capture and prune (imported on first use)."""
-        if event.kind != "capture":
-            return
-        if self._captures is None:
-            from crosswatch.captures.scheduled import ScheduledCaptures
-
-            self._captures = ScheduledCaptures(self.host, self._current, self.bus)
-        await self._captures.on_fired(event)
-
-    async def _sync_job(self, event: ScheduleFired) -> None:
-        """A pair's schedule fired: run the pair (imported on first use)."""
-        if event.kind != "sync":
-            return
-        if self._syncs is None:
-            from crosswatch.sync.scheduled import ScheduledSyncs
-
-            self._syncs = ScheduledSyncs(self.host, self._current, self.bus)
-        await self._syncs.on_fired(event)
+    async def _job(self, event: ScheduleFired) -> None:
+        """A schedule fired: a capture (then prune) or a pair's sync; handlers imported on first use."""
+        handler = self._jobs.get(event.kind)
+        if handler is None:
+            if event.kind == "capture":
+                from crosswatch.captures.scheduled import ScheduledCaptures as kind
+            elif event.kind == "sync":
+                from crosswatch.sync.scheduled import ScheduledSyncs as kind
+            else:
+                return
+            handler = self._jobs[event.kind] = kind(self.host, self._current, self.bus)
+        await handler.on_fired(event)
 
     def _current(self) -> Config:
         assert self.config is not None

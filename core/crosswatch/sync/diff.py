@@ -16,7 +16,7 @@ Rules (DESIGN.md section 8):
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -179,30 +179,39 @@ def plan_plays(src: Side, dst: Side, tolerance: float, add: bool, remove: bool, 
     """History plays from ``src`` to ``dst``."""
     out = Changes(src.name, dst.name)
     src_echoes = Echoes(e for e in echoes if e.side == src.name)
+    keeps = dst.keeps_watched_at(Feature.HISTORY)
+    deleted = _deleted_on(dst, tolerance, keeps)
     by_title: dict[int, list[Item]] = {}
     lone: list[Item] = []
+    seen: set[tuple[str, str]] = set()
     for play in src.items:
         if not play.watched_at:
             out.skipped.append((play, "no date: a play without a date is never sent"))
             continue
         if src_echoes.times and src_echoes.hides(play):
             continue  # crosswatch's own write, read back
+        once = (title_key(play), play.watched_at[:19])
+        if once in seen:
+            continue  # the source lists one play twice (two rows in one second)
+        seen.add(once)
+        if deleted(play):
+            out.skipped.append((play, f"deleted on {dst.name} since the last sync"))
+            continue
         group = dst.index.group_of(play)
         if group is None:
             lone.append(play)
         else:
             by_title.setdefault(group, []).append(play)
-    keeps = dst.keeps_watched_at(Feature.HISTORY)
     if add:
         if keeps:
             for group, plays in by_title.items():
                 out.add += _unmatched(plays, _times(dst.index.groups[group]), tolerance)
-            out.add += _dedupe(lone, tolerance)
+            out.add += lone
         else:  # the target records "now": one play for each title it has no play of
             newest: dict[str, Item] = {}
             for play in lone:
-                key = _title(play)
-                if key not in newest or (play.watched_at or "") > (newest[key].watched_at or ""):
+                key = title_key(play)
+                if key not in newest or (epoch(play.watched_at) or 0) > (epoch(newest[key].watched_at) or 0):
                     newest[key] = play
             out.add += newest.values()
     if remove and src.before is not None:
@@ -210,8 +219,24 @@ def plan_plays(src: Side, dst: Side, tolerance: float, add: bool, remove: bool, 
     return out
 
 
-def _title(play: Item) -> str:
-    return title_key(play)
+def _deleted_on(dst: Side, tolerance: float, keeps: bool) -> Callable[[Item], bool]:
+    """Whether a play was on ``dst`` at the last sync and was deleted there since (never re-add it)."""
+    if dst.before_index is None:
+        return lambda play: False
+    before, now = dst.before_index, dst.index
+
+    def deleted(play: Item) -> bool:
+        group = before.group_of(play)
+        if group is None:
+            return False
+        if not keeps:  # times of a target that records "now" say nothing: the title's plays all went
+            return play not in now
+        when = epoch(play.watched_at) or 0.0
+        was = any(abs(t - when) <= tolerance for t in _times(before.groups[group]))
+        still = (g := now.group_of(play)) is not None and any(abs(t - when) <= tolerance for t in _times(now.groups[g]))
+        return was and not still
+
+    return deleted
 
 
 def _unmatched(plays: list[Item], times: list[float], tolerance: float) -> list[Item]:
@@ -229,23 +254,6 @@ def _unmatched(plays: list[Item], times: list[float], tolerance: float) -> list[
         else:
             missing.append(play)
     return missing
-
-
-def _dedupe(plays: list[Item], tolerance: float) -> list[Item]:
-    """New titles' plays, each once (two source rows of one play a second apart are one play)."""
-    groups = TitleIndex()
-    for play in plays:
-        groups.add(play)
-    out = []
-    for group in groups.groups:
-        kept: list[float] = []
-        for play in sorted(group, key=lambda p: p.watched_at or ""):
-            when = epoch(play.watched_at) or 0.0
-            if kept and when - kept[-1] <= 0:  # the same second twice: one play
-                continue
-            kept.append(when)
-            out.append(play)
-    return out
 
 
 def _removed_plays(src: Side, dst: Side, tolerance: float, keeps: bool) -> list[Item]:

@@ -104,7 +104,8 @@ def make_plans(ctx: CaptureContext, pair: Pair, state: PairState, options: Optio
     for feature, (add, remove) in pair.features.items():
         if options.features and feature not in options.features:
             continue
-        base = None if options.full else state.baselines.get(feature)
+        stored = state.baselines.get(feature)
+        base = None if options.full else stored  # --full: no removals, but echoes and guards still hold
         read = state.reads[feature]
         sides = {
             p.name: Side(p, read[p.name], base.sides.get(p.name) if base is not None else None) for p in _sides(pair)
@@ -119,12 +120,12 @@ def make_plans(ctx: CaptureContext, pair: Pair, state: PairState, options: Optio
             add=add,
             remove=remove and not options.full,
             tolerance=settings.history_tolerance_s,
-            baseline=base,
+            baseline=stored,
         )
         _skip_frozen(plan.changes, state.frozen.get(feature, {}))
         sources = [a, b] if pair.two_way else [a]
         if not options.allow_shrink:
-            plan.refused = shrink_refusal(pair.name, feature.value, sources, base, settings)
+            plan.refused = shrink_refusal(pair.name, feature.value, sources, stored, settings)
         if not plan.refused and not options.allow_removals:
             plan.refused = removal_refusal(pair.name, feature.value, plan.changes, sides, settings)
         plans.append(plan)

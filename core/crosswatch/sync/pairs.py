@@ -59,7 +59,8 @@ def _resolve(config: Config, registry: ProviderRegistry, index: int, pair: PairC
         feature = Feature(name)
         ends = [(source, target)] + ([(target, source)] if pair.mode == "two-way" else [])
         for reader, writer in ends:
-            need = [("read", reader)] + ([("add", writer)] if add else []) + ([("remove", writer)] if remove else [])
+            need = [("read", reader), ("read", writer)]  # a plan reads both sides
+            need += ([("add", writer)] if add else []) + ([("remove", writer)] if remove else [])
             for what, profile in need:
                 support = profile.support(feature)
                 if support is None or not getattr(support, what):
