@@ -248,14 +248,50 @@ class Writer:
             present |= play_keys(play)
         return [item for item in batch if not play_keys(item) & present]
 
+    async def _history_ids(self, plays: list[Item]) -> dict[int, int]:
+        """History ids of ``plays`` (by ``id()``), read back over their time window."""
+        dated = [p for p in plays if epoch(p.watched_at) is not None]
+        if not dated:
+            return {}
+        times = [epoch(p.watched_at) or 0.0 for p in dated]
+        start = datetime.fromtimestamp(min(times) - 1, UTC)
+        end = datetime.fromtimestamp(max(times) + 1, UTC) + timedelta(seconds=1)
+        params = {"start_at": _iso(start), "end_at": _iso(end)}
+        data = await self.client.get_pages("/sync/history", scope="TRAKT:history", params=params)
+        free: dict[tuple, list[int]] = {}
+        for play in parse_list(data)[0]:
+            if isinstance(play.extra.get("id"), int):
+                for key in play_keys(play):
+                    free.setdefault(key, []).append(play.extra["id"])
+        out: dict[int, int] = {}
+        taken: set[int] = set()
+        for play in dated:
+            for key in play_keys(play):
+                ids = [i for i in free.get(key, ()) if i not in taken]
+                if ids:
+                    out[id(play)] = ids[0]
+                    taken.add(ids[0])
+                    break
+        return out
+
     async def _remove_plays(self, items: Sequence[Item]) -> WriteResult:
-        """Remove plays by their history ids (never all plays of a title for one play)."""
+        """Remove plays by their history ids (never all plays of a title for one play).
+
+        A play without its id (one crosswatch sent and carried into the index) gets it from
+        a read of its time window first.
+        """
         scope = "TRAKT:history"
         result = WriteResult()
-        with_ids = [i for i in items if isinstance(i.extra.get("id"), int)]
-        result.failed.extend((i, "no Trakt history id: read history first") for i in items if i not in with_ids)
+        found = await self._history_ids([i for i in items if not isinstance(i.extra.get("id"), int)])
+
+        def history_id(item: Item) -> int | None:
+            given = item.extra.get("id")
+            return given if isinstance(given, int) else found.get(id(item))
+
+        with_ids = [i for i in items if history_id(i) is not None]
+        result.failed.extend((i, "play not on Trakt (none at that time)") for i in items if history_id(i) is None)
         for batch in self._batches(with_ids):
-            body = {"ids": [i.extra["id"] for i in batch]}
+            body = {"ids": [history_id(i) for i in batch]}
             try:
                 summary = await self.client.post("/sync/history/remove", body, scope=scope, idempotent=True)
             except HttpError as exc:
@@ -267,7 +303,7 @@ class Writer:
             for item in batch:
                 (
                     result.failed.append((item, "play not on Trakt"))
-                    if item.extra["id"] in gone
+                    if history_id(item) in gone
                     else result.ok.append(item)
                 )
         log.info("trakt.write", scope=scope, action="remove", ok=len(result.ok), failed=len(result.failed))

@@ -172,7 +172,8 @@ class Echoes:
         when = epoch(play.watched_at)
         if group is None or when is None:
             return False
-        return any(0 <= when - at <= ECHO_WINDOW_S for at in self.times[group])
+        # Plex keeps whole seconds and the write's time is taken just before it: allow 2 s early
+        return any(-2 <= when - at <= ECHO_WINDOW_S for at in self.times[group])
 
 
 def plan_plays(src: Side, dst: Side, tolerance: float, add: bool, remove: bool, echoes: list[Echo]) -> Changes:

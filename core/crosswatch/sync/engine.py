@@ -245,6 +245,7 @@ class Written:
     changes: Changes
     added: list[Item] = field(default_factory=list)  # adds and updates that took
     removed: list[Item] = field(default_factory=list)
+    not_removed: list[Item] = field(default_factory=list)  # removals that failed: tried again next run
     at: float = 0.0
 
 
@@ -271,6 +272,8 @@ async def _write(
         tally.frozen += len(result.unresolved) - len(fresh)
         tally.problems += [(i, "unresolved", why) for i, why in fresh]
         (out.removed if action == "removed" else out.added).extend(result.ok)
+        if action == "removed":
+            out.not_removed += [i for i, _ in result.failed]
     return out
 
 
@@ -290,8 +293,17 @@ def _after(pair: Pair, plan: FeaturePlan, state: PairState, written: list[Writte
             came = []  # recorded at "now": the next read holds them with that date
         replaced = TitleIndex(came) if plan.feature != Feature.HISTORY else TitleIndex()
         kept = [i for i in items if id(i) not in gone and i not in replaced]
-        base.sides[profile.name] = kept + came
+        base.sides[profile.name] = kept + came + _retry(old, profile.name, items, written)
     return base
+
+
+def _retry(old: Baseline | None, side: str, items: list[Item], written: list[Written]) -> list[Item]:
+    """Items gone from ``side`` whose removal elsewhere failed stay in its baseline: tried again."""
+    failed = TitleIndex(i for w in written if w.changes.target != side for i in w.not_removed)
+    if old is None or not len(failed):
+        return []
+    present = {item_key(i) for i in items}
+    return [b for b in old.sides.get(side, []) if b in failed and item_key(b) not in present]
 
 
 def summary_rows(report: SyncReport) -> list[dict[str, Any]]:

@@ -44,6 +44,8 @@ class PlanChanges(msgspec.Struct, kw_only=True):
 
 class PlanFeature(msgspec.Struct, kw_only=True):
     feature: str
+    add: bool = True  # the pair's switches when the plan was made
+    remove: bool = False
     refused: str = ""
     changes: list[PlanChanges] = []
     fingerprints: dict[str, str] = {}  # side -> digest of what it held
@@ -85,6 +87,8 @@ def to_file(pair: Pair, plans: list[FeaturePlan], state: PairState) -> PlanFile:
         out.features.append(
             PlanFeature(
                 feature=plan.feature.value,
+                add=pair.features[plan.feature][0],
+                remove=pair.features[plan.feature][1],
                 refused=plan.refused,
                 changes=[
                     PlanChanges(source=c.source, target=c.target, add=c.add, update=c.update, remove=c.remove)
@@ -127,8 +131,16 @@ def check_pair(path: Path, plan: PlanFile, pair: Pair) -> None:
             f"{pair.source.name} -> {pair.target.name} ({pair.mode}); make a new plan"
         )
     for entry in plan.features:
-        if Feature(entry.feature) not in pair.features:
+        feature = Feature(entry.feature)
+        if feature not in pair.features:
             raise PlanError(f"{path}: pair {pair.name!r} does not sync {entry.feature} any more; make a new plan")
+        if pair.features[feature] != (entry.add, entry.remove):
+            add, remove = pair.features[feature]
+            raise PlanError(
+                f"{path}: pair {pair.name!r} now has {entry.feature} add = {str(add).lower()}, remove = "
+                f"{str(remove).lower()} (the plan was made with add = {str(entry.add).lower()}, remove = "
+                f"{str(entry.remove).lower()}); make a new plan"
+            )
 
 
 def from_file(plan: PlanFile) -> tuple[list[FeaturePlan], PairState]:
