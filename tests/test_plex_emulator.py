@@ -371,7 +371,7 @@ async def test_scrobble_unscrobble_rate_timeline_and_progress() -> None:
         assert reply["viewOffset"] == 600_000 and reply["playbackState"] == "progress"
         assert (await item(client, rk))["viewOffset"] == 600_000
         sessions = mc(await client.get("/status/sessions"))["Metadata"]
-        assert sessions[0]["ratingKey"] == str(rk) and sessions[0]["User"][0]["id"] == "1"
+        assert sessions[0]["ratingKey"] == str(rk) and sessions[0]["User"]["id"] == "1"
         reply = mc(
             await client.post(
                 "/:/timeline", params={**params, "state": "stopped", "time": int(duration * 0.95)}, headers=client_id

@@ -127,3 +127,4 @@ class RatingObserved(Event):
     source: str = "watcher"
     user: str = ""
     library: int | None = None
+    owner: bool | None = None  # rated by the server owner (None: not known)

@@ -40,6 +40,21 @@ ITEM_CACHE = 2000
 LIBRARY_TYPES = (1, 2, 3, 4)  # movie, show, season, episode
 
 
+EXPECTED = (httpx.HTTPError, HttpError, HTTPXWSException, OSError)
+
+
+def _expected(exc: BaseException) -> bool:
+    """A server going away (httpx-ws raises it inside an exception group)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_expected(e) for e in exc.exceptions)
+    return isinstance(exc, EXPECTED)
+
+
+def _entries(container: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    found = container.get(name)
+    return [e for e in found if isinstance(e, dict)] if isinstance(found, list) else []
+
+
 def _enabled(ctx: ServiceContext) -> bool:
     watcher = ctx.config.scrobble.watcher
     return watcher.enabled or watcher.ratings
@@ -83,7 +98,9 @@ class PlexWatcher:
             try:
                 await self._session(client)
                 failures = 0
-            except (httpx.HTTPError, HttpError, HTTPXWSException, OSError) as exc:
+            except Exception as exc:
+                if not _expected(exc):
+                    raise
                 delay = BACKOFF[min(failures, len(BACKOFF) - 1)]
                 failures += 1
                 log.warning("plex.watcher_disconnected", profile=self.profile, error=repr(exc), retry_in_s=delay)
@@ -122,17 +139,22 @@ class PlexWatcher:
             frame = msgspec.json.decode(text)
             container = frame["NotificationContainer"]
             kind = container["type"]
+            if not isinstance(container, dict):
+                raise TypeError("not an object")
         except (msgspec.DecodeError, KeyError, TypeError):
             self.garbage += 1
             log.debug("plex.watcher_garbage", profile=self.profile, frame=text[:200])
             return
+        listed = {"playing": "PlaySessionStateNotification", "timeline": "TimelineEntry"}.get(kind)
+        if listed and not isinstance(container.get(listed, []), list):
+            self.garbage += 1  # not what Plex sends: skip the frame, keep watching
+            return
         if kind == "playing" and self.ctx.config.scrobble.watcher.enabled:
-            for entry in container.get("PlaySessionStateNotification") or ():
-                if isinstance(entry, dict):
-                    await self._playing(client, entry)
+            for entry in _entries(container, "PlaySessionStateNotification"):
+                await self._playing(client, entry)
         elif kind == "timeline" and self.ctx.config.scrobble.watcher.ratings:
-            for entry in container.get("TimelineEntry") or ():
-                if isinstance(entry, dict) and entry.get("type") in LIBRARY_TYPES:
+            for entry in _entries(container, "TimelineEntry"):
+                if entry.get("type") in LIBRARY_TYPES:
                     await self._timeline(client, entry)
 
     async def _item(self, client: PlexClient, key: str, *, fresh: bool = False) -> tuple[Item, int | None, dict] | None:
@@ -163,6 +185,8 @@ class PlexWatcher:
             body = await client.get("/status/sessions", scope="PLEX:watcher")
             for meta in metadata_items(body):
                 user = meta.get("User") or {}
+                if isinstance(user, list):  # some servers wrap it in a list of one
+                    user = user[0] if user else {}
                 if isinstance(user, dict):
                     title = str(user.get("title") or user.get("id") or "")
                     self._users[str(meta.get("sessionKey"))] = (title, str(user.get("id")) == "1")
@@ -214,4 +238,6 @@ class PlexWatcher:
             self._ratings[key] = None
             return
         self._ratings[key] = rating
-        self.ctx.bus.emit(RatingObserved("PLEX", self.profile, item, rating, source="watcher", library=library))
+        # the signed-in account's own rating (the token's): the owner's
+        event = RatingObserved("PLEX", self.profile, item, rating, source="watcher", library=library, owner=True)
+        self.ctx.bus.emit(event)

@@ -74,7 +74,10 @@ class Webhook:
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         self.received += 1
-        event = _event(payload)
+        try:
+            event = _event(payload)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            return JSONResponse({"error": "the payload's Metadata is not what Plex sends"}, status_code=400)
         if event is not None:
             self.bus.emit(event)
         return Response(status_code=200)
@@ -150,7 +153,10 @@ def _event(payload: dict[str, Any]) -> PlaybackObserved | RatingObserved | None:
     user = str(account.get("title") or "") if isinstance(account, dict) else ""
     library = section_id(meta.get("librarySectionID"))
     if kind == "media.rate":
-        return RatingObserved("PLEX", "default", item, rating_of(meta), source="webhook", user=user, library=library)
+        owner_rated = payload.get("owner") if isinstance(payload.get("owner"), bool) else None
+        return RatingObserved(
+            "PLEX", "default", item, rating_of(meta), source="webhook", user=user, library=library, owner=owner_rated
+        )
     state = PLAY_STATES.get(str(kind))
     if state is None:
         return None
@@ -158,6 +164,7 @@ def _event(payload: dict[str, Any]) -> PlaybackObserved | RatingObserved | None:
     progress = 100 * offset / duration if isinstance(offset, int) and isinstance(duration, int) and duration else 0.0
     if kind == "media.scrobble":
         progress = max(progress, 90.0)
+    owner = payload.get("owner") if isinstance(payload.get("owner"), bool) else None
     player = payload.get("Player") or {}
     session = f"{player.get('uuid', '')}:{meta.get('ratingKey', '')}" if isinstance(player, dict) else ""
     return PlaybackObserved(
@@ -170,4 +177,5 @@ def _event(payload: dict[str, Any]) -> PlaybackObserved | RatingObserved | None:
         user=user,
         library=library,
         session=session,
+        owner=owner,
     )

@@ -82,4 +82,4 @@ class ListenerGuard:
         self.dropped[key] += 1
         n = self.dropped[key]
         if n & (n - 1) == 0:
-            log.info("scrobble.dropped", profile=profile, feature=feature, event=what, dropped=n)
+            log.info("scrobble.dropped", profile=profile, feature=feature, kind=what, dropped=n)

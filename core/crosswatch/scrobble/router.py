@@ -76,11 +76,13 @@ class ScrobbleRouter:
             return
         if source == "watcher" and not (config.watcher.ratings if is_rating else config.watcher.enabled):
             return
-        if config.users and event.user not in config.users:
-            self.skipped["user"] += 1
-            return
-        if not config.users and isinstance(event, PlaybackObserved) and event.owner is False:
-            self.skipped["user"] += 1  # by default only the server owner's plays are forwarded
+        if config.users:
+            # a watcher's ratings are the signed-in owner's own: they carry no user name
+            if event.user not in config.users and not (event.user == "" and event.owner):
+                self.skipped["user"] += 1
+                return
+        elif event.owner is False:
+            self.skipped["user"] += 1  # by default only the server owner's plays and ratings are forwarded
             return
         if config.libraries and event.library is not None and event.library not in config.libraries:
             self.skipped["library"] += 1
@@ -143,11 +145,19 @@ class ScrobbleRouter:
                 return
         if self._sessions.get(session) == action:
             return  # the same state again (players report every few seconds)
-        await scrobble(action, event.item, event.progress)
+        if action == "start":
+            self._stopped.pop(session, None)  # watching it again: its next stop is a new play
+        outcome = await scrobble(action, event.item, event.progress)
         self._sessions[session] = action
         if action == "stop":
             self._stopped[session] = time.monotonic()
             self._sessions.pop(session, None)
+        if outcome == "unknown":
+            log.warning("scrobble.not_forwarded", target=target, action=action, item=key, reason="unknown title")
+            return
+        if outcome == "duplicate":
+            self.skipped["duplicate"] += 1
+            return
         self.forwarded[f"scrobble.{action}"] += 1
         log.info("scrobble.forwarded", target=target, action=action, item=key, progress=round(event.progress, 1))
 

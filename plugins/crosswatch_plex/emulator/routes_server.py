@@ -145,6 +145,7 @@ async def sessions(request: Request) -> Response:
                     "title": (acct.title if acct else ""),
                 },
                 key="User",
+                one=True,
             )
         )
         el.children.append(
@@ -160,10 +161,16 @@ async def sessions(request: Request) -> Response:
                     "local": True,
                 },
                 key="Player",
+                one=True,
             )
         )
         el.children.append(
-            El("Session", {"id": f"session-{session.key}", "bandwidth": 4200, "location": "lan"}, key="Session")
+            El(
+                "Session",
+                {"id": f"session-{session.key}", "bandwidth": 4200, "location": "lan"},
+                key="Session",
+                one=True,
+            )
         )
         rows.append(el)
     return respond(request, container(rows))
