@@ -104,8 +104,8 @@ def _payload(request: Request, body: bytes) -> dict[str, Any]:
 
 def _form_field(content_type: str, body: bytes, name: str) -> bytes | None:
     """One field of a multipart body, parsed with python-multipart."""
-    from multipart import MultipartParser
-    from multipart.multipart import parse_options_header
+    from python_multipart import MultipartParser
+    from python_multipart.multipart import parse_options_header
 
     _, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
