@@ -159,3 +159,17 @@ def test_one_unknown_numbered_episode_does_not_take_its_show_along() -> None:
     whole = {"not_found": {"shows": [{"ids": {"tvdb": 81189}}]}}
     ok, missing = match_sent(episodes, summary_not_found(whole))
     assert ok == [] and len(missing) == 3
+
+
+def test_a_rated_show_and_its_numbered_season_are_both_sent() -> None:
+    """A season without ids of its own goes by its show's ids even when the show is in the batch."""
+    from crosswatch_trakt.mapping import build_payload
+
+    show = Item(type=MediaType.SHOW, ids={"tvdb": "75770"}, rating=7)
+    season = Item(type=MediaType.SEASON, show_ids={"tvdb": "75770"}, season=1, rating=1)
+    for items in ([show, season], [season, show]):
+        body, refused = build_payload(items, Feature.RATINGS)
+        entries = body["shows"]
+        assert not refused
+        assert any(e.get("rating") == 7 and "seasons" not in e for e in entries)  # the show itself, alone
+        assert any(e.get("seasons") == [{"number": 1, "rating": 1}] and "rating" not in e for e in entries)

@@ -165,8 +165,20 @@ def build_payload(
     ``number_fallback`` is on ("shows -> seasons -> episodes").
     """
     body: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    shows: dict[tuple, dict[str, Any]] = {}
+    # (id name, value) -> the entry holding that show's numbered seasons and episodes; kept apart
+    # from an entry for the show itself, which as a parent would narrow a removal to its seasons
+    containers: dict[tuple[str, Any], dict[str, Any]] = {}
     refused: list[tuple[Item, str]] = []
+
+    def container(show_ids: dict[str, Any]) -> dict[str, Any]:
+        entry = next((containers[pair] for pair in show_ids.items() if pair in containers), None)
+        if entry is None:
+            entry = {"ids": show_ids, "seasons": []}
+            body["shows"].append(entry)
+        for pair in show_ids.items():
+            containers.setdefault(pair, entry)
+        return entry
+
     for item in items:
         fields = {} if remove and feature != Feature.HISTORY else _fields(item, feature)
         ids = api_ids(item.ids)
@@ -180,14 +192,11 @@ def build_payload(
         numbered = item.type == MediaType.EPISODE and item.season is not None and item.episode is not None
         numbered = numbered or (item.type == MediaType.SEASON and item.season is not None)
         if show_ids and numbered and number_fallback:
-            key = tuple(sorted(show_ids.items()))
-            show = shows.setdefault(key, {"ids": show_ids, "seasons": []})
-            if key not in {tuple(sorted(s["ids"].items())) for s in body["shows"]}:
-                body["shows"].append(show)
-            season = next((s for s in show["seasons"] if s["number"] == item.season), None)
+            seasons = container(show_ids)["seasons"]
+            season = next((s for s in seasons if s["number"] == item.season), None)
             if season is None:
                 season = {"number": item.season}
-                show["seasons"].append(season)
+                seasons.append(season)
             if item.type == MediaType.SEASON:
                 season.update(fields)
             else:
