@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.bench import bench_captures, bench_core, bench_plex, bench_trakt
+from tests.bench import bench_captures, bench_core, bench_plex, bench_sync, bench_trakt
 
 pytestmark = pytest.mark.slow
 
@@ -46,3 +46,29 @@ def test_captures_benchmark_smoke() -> None:
     listing = result["list"]
     assert listing["files"] == 30 and listing["store_list_s"]["median"] > 0
     assert listing["process_list_json_s"]["median"] > 0
+
+
+def test_sync_benchmark_smoke() -> None:
+    size = ["--size", "40", "--plays", "120", "--ratings", "30", "--watchlist", "8"]
+    result = bench_sync.main([*size, "--trakt-keep", "0", "--latency-ms", "1"])
+    first, second = result["first_run"], result["second_run"]
+    assert first["ok"] and first["added_total"] > 0 and first["added"]["history episode"] > 0
+    assert first["trakt_writes"] == first["expected_writes"] == 3 and first["trakt_throttled"] == 0
+    assert result["trakt_after"]["history"] == {"held": first["plan"][2]["add"], "reported": first["plan"][2]["add"]}
+    assert second["ok"] and second["summary"] == [] and second["trakt_writes"] == 0
+    assert second["requests"] <= 12
+
+
+def test_scrobble_benchmark_smoke() -> None:
+    from tests.bench import bench_scrobble
+
+    result = bench_scrobble.main(
+        ["--concurrency", "2", "--requests", "100", "--warmup", "10", "--events", "2", "--gap-s", "0.3", "--size", "30"]
+    )
+    (run,) = result["webhook_load"]["runs"]
+    assert run["concurrency"] == 2 and run["requests"] == 100 and run["statuses"] == {"200": 100}
+    assert run["requests_per_s"] > 0 and run["latency_ms"]["p99"] >= run["latency_ms"]["p50"] > 0
+    for path in ("watcher", "webhook"):
+        figures = result["event_to_trakt"][path]
+        assert figures["arrived"] == figures["events"] == 2 and figures["wrong_action"] == 0
+        assert 0 < figures["latency_ms"]["p50"] <= figures["latency_ms"]["max"]

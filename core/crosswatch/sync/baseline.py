@@ -48,6 +48,24 @@ def load(state: StateDir, pair: str, feature: str) -> Baseline | None:
     return found
 
 
+def settled(state: StateDir, pair: str, feature: str) -> str:
+    """The fingerprint of the inputs of the last run that had nothing to write ("" for none)."""
+    try:
+        found = state.read_json(file_name(pair, feature).replace(".baseline.", ".settled."), {})
+    except CorruptStateFile:
+        return ""
+    return str(found.get("fingerprint", "")) if isinstance(found, dict) else ""
+
+
+def settle(state: StateDir, pair: str, feature: str, fingerprint: str) -> None:
+    """Record (or with "" forget) that a run with these inputs had nothing to write."""
+    name = file_name(pair, feature).replace(".baseline.", ".settled.")
+    if fingerprint:
+        state.write_json(name, {"fingerprint": fingerprint})
+    else:
+        state.remove(name)
+
+
 def save(state: StateDir, pair: str, feature: str, baseline: Baseline) -> None:
     baseline.synced_at = time.time()
     state.write_json(file_name(pair, feature), baseline, pretty=False)

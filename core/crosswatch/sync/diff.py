@@ -16,6 +16,7 @@ Rules (DESIGN.md section 8):
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,14 +52,19 @@ class FeaturePlan:
     refused: str = ""  # a guard's message: nothing of this feature is written
     counts: dict[str, int] = field(default_factory=dict)  # items read per side
     first_run: bool = False
+    settled: bool = False  # inputs unchanged since a run with nothing to do: not planned again
 
     def toward(self, target: str) -> list[Changes]:
         return [c for c in self.changes if c.target == target]
 
 
 def epoch(stamp: str | None) -> float | None:
-    if not stamp:
-        return None
+    """ISO 8601 time -> epoch seconds (None when missing or not a time); cached, plays repeat."""
+    return _epoch(stamp) if stamp else None
+
+
+@functools.lru_cache(maxsize=200_000)
+def _epoch(stamp: str) -> float | None:
     try:
         return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC).timestamp()
     except ValueError:
@@ -225,6 +231,17 @@ def _deleted_on(dst: Side, tolerance: float, keeps: bool) -> Callable[[Item], bo
     if dst.before_index is None:
         return lambda play: False
     before, now = dst.before_index, dst.index
+    before_times: dict[int, list[float]] = {}
+    now_times: dict[int, list[float]] = {}
+
+    def near(index: TitleIndex, cache: dict[int, list[float]], group: int | None, when: float) -> bool:
+        if group is None:
+            return False
+        if group not in cache:
+            cache[group] = _times(index.groups[group])
+        times = cache[group]
+        i = bisect.bisect_left(times, when - tolerance)
+        return i < len(times) and times[i] <= when + tolerance
 
     def deleted(play: Item) -> bool:
         group = before.group_of(play)
@@ -233,9 +250,7 @@ def _deleted_on(dst: Side, tolerance: float, keeps: bool) -> Callable[[Item], bo
         if not keeps:  # times of a target that records "now" say nothing: the title's plays all went
             return play not in now
         when = epoch(play.watched_at) or 0.0
-        was = any(abs(t - when) <= tolerance for t in _times(before.groups[group]))
-        still = (g := now.group_of(play)) is not None and any(abs(t - when) <= tolerance for t in _times(now.groups[g]))
-        return was and not still
+        return near(before, before_times, group, when) and not near(now, now_times, now.group_of(play), when)
 
     return deleted
 

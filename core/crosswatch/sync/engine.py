@@ -7,12 +7,14 @@ batches, and then records the baselines from what was read and what was written.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import msgspec
 import structlog
 
 from crosswatch.captures.context import CaptureContext
@@ -91,6 +93,8 @@ class PairState:
     reads: dict[Feature, dict[str, list[Item]]] = field(default_factory=dict)
     baselines: dict[Feature, Baseline | None] = field(default_factory=dict)
     frozen: dict[Feature, dict[str, set[str]]] = field(default_factory=dict)  # side -> item keys frozen there
+    fingerprints: dict[Feature, str] = field(default_factory=dict)  # of everything a plan is made from
+    settled: set[Feature] = field(default_factory=set)  # same inputs as a run that had nothing to write
 
 
 def _sides(pair: Pair) -> list[Profile]:
@@ -103,6 +107,12 @@ def make_plans(ctx: CaptureContext, pair: Pair, state: PairState, options: Optio
     settings = ctx.config.sync
     for feature, (add, remove) in pair.features.items():
         if options.features and feature not in options.features:
+            continue
+        if feature in state.settled:  # nothing changed since a run that had nothing to do
+            counts = {n: len(items) for n, items in state.reads[feature].items()}
+            directions = pair.sides() if pair.two_way else pair.sides()[:1]
+            changes = [Changes(a.name, b.name) for a, b in directions]
+            plans.append(FeaturePlan(feature, changes=changes, counts=counts, settled=True))
             continue
         stored = state.baselines.get(feature)
         base = None if options.full else stored  # --full: no removals, but echoes and guards still hold
@@ -146,7 +156,9 @@ def _skip_frozen(changes: list[Changes], frozen: dict[str, set[str]]) -> None:
 
 
 async def read_state(ctx: CaptureContext, pair: Pair, providers: dict[str, Provider], options: Options) -> PairState:
+    """Read both sides of every feature; a feature whose inputs equal a settled run's skips its baseline."""
     state = PairState()
+    plain = not (options.full or options.allow_shrink or options.allow_removals)
     for feature in pair.features:
         if options.features and feature not in options.features:
             continue
@@ -154,7 +166,6 @@ async def read_state(ctx: CaptureContext, pair: Pair, providers: dict[str, Provi
         for profile in _sides(pair):
             ctx.say(f"reading {profile.name} {feature}...")
             state.reads[feature][profile.name] = await providers[profile.name].read(feature)
-        state.baselines[feature] = await anyio.to_thread.run_sync(baselines.load, ctx.state, pair.name, feature.value)
         state.frozen[feature] = {
             p.name: set(
                 await anyio.to_thread.run_sync(
@@ -163,7 +174,28 @@ async def read_state(ctx: CaptureContext, pair: Pair, providers: dict[str, Provi
             )
             for p in _sides(pair)
         }
+        state.fingerprints[feature] = await anyio.to_thread.run_sync(
+            _fingerprint, ctx, pair, feature, state.reads[feature], state.frozen[feature]
+        )
+        settled = await anyio.to_thread.run_sync(baselines.settled, ctx.state, pair.name, feature.value)
+        if plain and settled == state.fingerprints[feature]:
+            state.settled.add(feature)
+            continue
+        state.baselines[feature] = await anyio.to_thread.run_sync(baselines.load, ctx.state, pair.name, feature.value)
     return state
+
+
+def _fingerprint(
+    ctx: CaptureContext, pair: Pair, feature: Feature, reads: dict[str, list[Item]], frozen: dict[str, set[str]]
+) -> str:
+    """A digest of all a plan of ``feature`` depends on: the pair, the settings, each side's items."""
+    digest = hashlib.sha256()
+    head = [pair.name, pair.mode, pair.features[feature], msgspec.to_builtins(ctx.config.sync)]
+    digest.update(msgspec.json.encode(head))
+    for side in sorted(reads):
+        digest.update(side.encode() + b"\0" + msgspec.json.encode(reads[side]))
+        digest.update(b"\0".join(sorted(k.encode() for k in frozen.get(side, ()))))
+    return digest.hexdigest()
 
 
 async def run_pair(ctx: CaptureContext, pair: Pair, options: Options | None = None) -> SyncReport:
@@ -204,6 +236,8 @@ async def apply(
     await ctx.publish(SyncStarting(pair.name, features, targets))
     try:
         for plan in report.plans:
+            if plan.settled:
+                continue
             if plan.refused:
                 log.warning("sync.refused", pair=pair.name, feature=str(plan.feature), reason=plan.refused)
                 continue
@@ -213,6 +247,9 @@ async def apply(
             ]
             base = _after(pair, plan, state, written)
             await anyio.to_thread.run_sync(baselines.save, ctx.state, pair.name, plan.feature.value, base)
+            quiet = all(c.empty for c in plan.changes)
+            fingerprint = state.fingerprints.get(plan.feature, "") if quiet else ""
+            await anyio.to_thread.run_sync(baselines.settle, ctx.state, pair.name, plan.feature.value, fingerprint)
     finally:
         with anyio.CancelScope(shield=True):
             await ctx.publish(SyncFinished(pair.name, ok=report.ok, features=features, targets=targets))
@@ -254,17 +291,21 @@ async def _write(
 ) -> Written:
     out = Written(changes, at=time.time())
     target = providers[changes.target]
+    updates = {id(i) for i in changes.update}
     for action, items, call in (
         ("removed", changes.remove, target.remove),
-        ("added", changes.add, target.add),
-        ("updated", changes.update, target.add),
+        ("added", changes.add + changes.update, target.add),  # one set of batches: updates are writes too
     ):
         if not items:
             continue
-        verb = {"removed": "removing", "added": "adding", "updated": "updating"}[action]
+        verb = "removing" if action == "removed" else "writing"
         ctx.say(f"{changes.target} {feature}: {verb} {len(items)}...")
         result: WriteResult = await call(feature, items)
-        tally.count(action, result.ok)
+        if action == "added":
+            tally.count("added", [i for i in result.ok if id(i) not in updates])
+            tally.count("updated", [i for i in result.ok if id(i) in updates])
+        else:
+            tally.count(action, result.ok)
         tally.count("failed", [i for i, _ in result.failed])
         tally.count("unresolved", [i for i, _ in result.unresolved])
         tally.problems += [(i, "failed", why) for i, why in result.failed]
@@ -291,8 +332,8 @@ def _after(pair: Pair, plan: FeaturePlan, state: PairState, written: list[Writte
         if plan.feature == Feature.HISTORY and not keeps:
             base.echoes += [Echo(side=profile.name, item=i, at=w.at) for w in mine for i in w.added]
             came = []  # recorded at "now": the next read holds them with that date
-        replaced = TitleIndex(came) if plan.feature != Feature.HISTORY else TitleIndex()
-        kept = [i for i in items if id(i) not in gone and i not in replaced]
+        replaced = TitleIndex(came) if plan.feature != Feature.HISTORY and came else None
+        kept = [i for i in items if id(i) not in gone and (replaced is None or i not in replaced)]
         base.sides[profile.name] = kept + came + _retry(old, profile.name, items, written)
     return base
 
