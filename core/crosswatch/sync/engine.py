@@ -192,10 +192,13 @@ def _fingerprint(
     digest = hashlib.sha256()
     head = [pair.name, pair.mode, pair.features[feature], msgspec.to_builtins(ctx.config.sync)]
     digest.update(msgspec.json.encode(head))
-    for side in sorted(reads):
-        digest.update(side.encode() + b"\0" + msgspec.json.encode(reads[side]))
+    for side in sorted(reads):  # order-free: a provider may list the same items in another order
+        digest.update(side.encode() + b"\0" + b"\n".join(sorted(map(_encode, reads[side]))))
         digest.update(b"\0".join(sorted(k.encode() for k in frozen.get(side, ()))))
     return digest.hexdigest()
+
+
+_encode = msgspec.json.Encoder().encode
 
 
 async def run_pair(ctx: CaptureContext, pair: Pair, options: Options | None = None) -> SyncReport:
@@ -247,12 +250,28 @@ async def apply(
             ]
             base = _after(pair, plan, state, written)
             await anyio.to_thread.run_sync(baselines.save, ctx.state, pair.name, plan.feature.value, base)
-            quiet = all(c.empty for c in plan.changes)
-            fingerprint = state.fingerprints.get(plan.feature, "") if quiet else ""
+            fingerprint = await anyio.to_thread.run_sync(_settled_by, ctx, pair, plan, state, base, report)
             await anyio.to_thread.run_sync(baselines.settle, ctx.state, pair.name, plan.feature.value, fingerprint)
     finally:
         with anyio.CancelScope(shield=True):
             await ctx.publish(SyncFinished(pair.name, ok=report.ok, features=features, targets=targets))
+
+
+def _settled_by(
+    ctx: CaptureContext, pair: Pair, plan: FeaturePlan, state: PairState, base: Baseline, report: SyncReport
+) -> str:
+    """The inputs a next run may skip planning for ("" for none).
+
+    With nothing written: this run's inputs. With every write taken (nothing failed, nothing
+    unresolved): the sides as they stand now by the baseline, so that when the next read
+    shows exactly that, the next run is a quiet one too.
+    """
+    if all(c.empty for c in plan.changes):
+        return state.fingerprints.get(plan.feature, "")
+    tallies = [report.tally(plan.feature, c.target) for c in plan.changes if not c.empty]
+    if any(t.counts.get("failed") or t.counts.get("unresolved") for t in tallies):
+        return ""
+    return _fingerprint(ctx, pair, plan.feature, base.sides, state.frozen.get(plan.feature, {}))
 
 
 async def _safety(ctx: CaptureContext, pair: Pair, state: PairState, todo: list[FeaturePlan]) -> list[str]:
