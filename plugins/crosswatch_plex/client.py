@@ -6,6 +6,7 @@ from typing import Any
 
 import anyio
 import httpx
+import msgspec
 
 from crosswatch.http import HttpError, HttpPolicy, RetryPolicy, policy_for
 from crosswatch.state import StateDir
@@ -27,8 +28,8 @@ def json_object(response: httpx.Response, what: str, error: type[HttpError] = Ht
     if status >= 300:
         raise error(f"{what}: Plex answered HTTP {status}", response)
     try:
-        data = response.json()
-    except ValueError as exc:
+        data = msgspec.json.decode(response.content)
+    except msgspec.DecodeError as exc:
         raise error(f"{what}: Plex answered with something that is not JSON", response) from exc
     if not isinstance(data, dict):
         raise error(f"{what}: unexpected answer from Plex", response)

@@ -151,25 +151,42 @@ async def _plays(
     shows = await hydrate(
         client, {str(m.get("grandparentRatingKey")) for m in metas.values() if m.get("type") == "episode"}, SCOPE
     )
+    titles: dict[str, tuple[Item | None, str]] = {}  # ratingKey -> (item, why it is left out): once per title
     for row in rows:
-        meta = metas.get(str(row.get("ratingKey")))
-        if meta is None and fallback is not None and row.get("type") == "movie" and rating_key(row.get("ratingKey")):
-            meta = {key: row.get(key) for key in ("ratingKey", "type", "title", "year", "guid", "librarySectionID")}
-        if meta is None:
-            result.skipped.append((row, "Plex no longer knows this item (metadata 404)"))
-            continue
-        show = shows.get(str(meta.get("grandparentRatingKey")))
-        item = to_item(meta, show=show)
-        if item is None:
-            continue
-        if fallback is not None and not any(k in item.ids or k in item.show_ids for k in EXTERNAL):
-            item = await _recover(fallback, meta, item, show)
-        reason = _excluded(meta, item, client)
+        key = str(row.get("ratingKey"))
+        if key not in titles:
+            titles[key] = await _title(client, key, row, metas, shows, fallback)
+        item, reason = titles[key]
         if reason:
             result.skipped.append((row, reason))
             continue
+        if item is None:
+            continue
         extra = {**item.extra, "historyKey": row.get("historyKey"), "account": row.get("accountID", OWNER)}
         result.plays.append(msgspec.structs.replace(item, watched_at=iso(row.get("viewedAt")), extra=extra))
+
+
+async def _title(
+    client: PlexClient,
+    key: str,
+    row: dict[str, Any],
+    metas: dict[str, dict[str, Any]],
+    shows: dict[str, dict[str, Any]],
+    fallback: FallbackResolver | None,
+) -> tuple[Item | None, str]:
+    """One played title as an Item, or why its plays are left out."""
+    meta = metas.get(key)
+    if meta is None and fallback is not None and row.get("type") == "movie" and rating_key(row.get("ratingKey")):
+        meta = {name: row.get(name) for name in ("ratingKey", "type", "title", "year", "guid", "librarySectionID")}
+    if meta is None:
+        return None, "Plex no longer knows this item (metadata 404)"
+    show = shows.get(str(meta.get("grandparentRatingKey")))
+    item = to_item(meta, show=show)
+    if item is None:
+        return None, ""
+    if fallback is not None and not any(k in item.ids or k in item.show_ids for k in EXTERNAL):
+        item = await _recover(fallback, meta, item, show)
+    return item, _excluded(meta, item, client) or ""
 
 
 async def _add_marked_watched(client: PlexClient, libraries: set[int], played: set[str], result: HistoryRead) -> None:
