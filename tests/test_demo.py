@@ -1,0 +1,45 @@
+"""``crosswatch demo``: the whole tour against the emulators, in under a minute, leaving nothing behind."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_runs_everything_and_leaves_nothing(tmp_path: Path) -> None:
+    keep = tmp_path / "demo"
+    began = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "crosswatch", "demo", "--size", "150", "--keep", str(keep)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    took = time.monotonic() - began
+    out = done.stdout
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert took < 60
+    # signed in through both real flows, then the one-way sync, twice (the second has nothing to do)
+    assert "Signed in to Plex" in out and "Signed in to Trakt" in out
+    assert out.count("sync plex-to-trakt: PLEX -> TRAKT") == 2
+    first, second = out.split("sync plex-to-trakt: PLEX -> TRAKT")[1:3]
+    assert "history    TRAKT" in first and "safety capture" in first
+    assert "nothing to do" in second.split("==")[0]
+    # a change on each side reaches the other through the two-way pair
+    assert "rated " in out and "to the Trakt watchlist" in out
+    assert "sync plex-and-trakt: PLEX <-> TRAKT" in out
+    two_way = out.split("sync plex-and-trakt: PLEX <-> TRAKT")[1].split("==")[0]
+    row = re.search(r"ratings\s+TRAKT\s+movie\s+(\d+)\s+(\d+)", two_way)
+    assert row and int(row[1]) + int(row[2]) >= 1  # the rating made in Plex reached Trakt (added or updated)
+    # the compare shows that rating as what changed on Trakt
+    compare = out.split("$ crosswatch capture compare")[1]
+    assert "rating=9" in compare
+    # what it kept is a working config directory; the emulators are gone with the process
+    assert (keep / "config.toml").is_file() and any((keep / "snapshots").rglob("*.json"))
