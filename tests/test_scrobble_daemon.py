@@ -406,3 +406,44 @@ class TestWebhook:
         live.settle()
         assert live.forwarded(movie) == []
         assert live.trakt_plays(movie) == 0
+
+
+# -- both listeners at once -------------------------------------------------------------------
+
+
+def test_clear_ratings_with_both_listeners_forwards_no_unrate(
+    emulators: Emulators, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The watcher's and the webhook's rating listeners both on: a Clear ratings forwards nothing."""
+    folder = tmp_path_factory.mktemp("both") / "config"
+    scrobble = {
+        "watcher": {"enabled": False, "ratings": True},
+        "webhook": {"enabled": True, "ratings": True, "secret": SECRET},
+    }
+    live = start_daemon(emulators, folder, "asyncio", scrobble)
+    try:
+        ready = live.daemon.wait_for("daemon.ready", timeout=20)
+        live.daemon.wait_for("plex.watcher_connected", timeout=20)
+        urls = {"urls": [f"http://{ready['listen']}/webhook/plex/{SECRET}"]}
+        assert httpx.post(emulators.plex_url + "/_emulator/webhooks", json=urls, timeout=10).status_code == 200
+        owner = live.emu.plex.state.owner.id
+        rated = len(live.emu.plex.state.users[owner].ratings)
+        assert rated >= 10
+        live.settle()
+        trakt_before = live.emu.trakt.state_json()["ratings"]
+        args = ["--config-dir", str(live.folder), "tools", "clear", "--provider", "plex", "--feature", "ratings"]
+        done = subprocess.run([CROSSWATCH, *args, "--yes"], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert live.emu.plex.state.users[owner].ratings == {}
+        # each removal echoes twice, through the websocket and through a webhook: all dropped
+        deadline = time.monotonic() + 15
+        while live.scrobble_stats()["dropped_by_guard"].get("PLEX:ratings", 0) < 2 * rated:
+            assert time.monotonic() < deadline, live.scrobble_stats()
+            time.sleep(0.1)
+        live.settle()
+        stats = live.scrobble_stats()
+        assert stats["forwarded"].get("unrate", 0) == 0
+        assert live.emu.trakt.state_json()["ratings"] == trakt_before
+    finally:
+        httpx.post(emulators.plex_url + "/_emulator/webhooks", json={"urls": []}, timeout=10)
+        stop_daemon(live)
