@@ -626,3 +626,35 @@ def test_core_is_builtin_and_plex_and_trakt_come_through_entry_points(tmp_path: 
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path, host.sections())
     assert [(i.key, i.line) for i in caught.value.issues] == [("plex.rating_workers", 2)]
+
+
+@pytest.mark.anyio
+async def test_a_service_that_ran_well_for_a_while_restarts_without_the_long_backoff(monkeypatch) -> None:
+    """The restart backoff grows with quick crashes and starts afresh after a long healthy run."""
+    import itertools
+
+    import anyio
+    import structlog
+
+    from crosswatch import services as services_module
+
+    monkeypatch.setattr(services_module, "RESTART_BACKOFF", (0.01, 0.02, 0.05))
+    clock = iter([0, 1, 1, 2, 2, 1000, 1000, 1001])  # quick, quick, then a run of 998 s
+    monkeypatch.setattr(services_module, "_now", lambda: next(clock))
+    crashes = itertools.count(1)
+
+    async def flaky(ctx) -> None:
+        if next(crashes) > 3:
+            await anyio.sleep_forever()
+        raise RuntimeError("boom")
+
+    with structlog.testing.capture_logs() as logs:
+        async with anyio.create_task_group() as tg:
+            supervisor = services_module.ServiceSupervisor(tg)
+            supervisor.start("flaky", [flaky], None)  # type: ignore[arg-type]
+            with anyio.fail_after(5):
+                while len([e for e in logs if e["event"] == "service.crashed"]) < 3:
+                    await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+    delays = [e["restart_in_s"] for e in logs if e["event"] == "service.crashed"]
+    assert delays == [0.01, 0.02, 0.01]

@@ -6,6 +6,7 @@ take the daemon down); disabling a plugin by a config reload cancels its service
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,8 @@ from crosswatch.state import StateDir
 log = structlog.get_logger("crosswatch.services")
 
 RESTART_BACKOFF = (1.0, 2.0, 5.0, 15.0, 60.0)
+HEALTHY_S = 300.0  # a service that ran this long before crashing is restarted at once again
+_now = time.monotonic
 
 
 @dataclass
@@ -71,11 +74,14 @@ class ServiceSupervisor:
         name = f"{plugin}:{getattr(service, '__name__', repr(service))}"
         failures = 0
         while True:
+            began = _now()
             try:
                 await service(ctx)
                 log.info("service.finished", service=name)
                 return
             except Exception as exc:
+                if _now() - began > HEALTHY_S:
+                    failures = 0  # it ran well for a while: this crash starts the backoff afresh
                 delay = RESTART_BACKOFF[min(failures, len(RESTART_BACKOFF) - 1)]
                 failures += 1
                 self.restarts[name] = self.restarts.get(name, 0) + 1
