@@ -22,7 +22,6 @@ import secrets
 from dataclasses import asdict, fields
 from typing import Any
 
-import httpx
 import msgspec
 import structlog
 from starlette.requests import Request
@@ -156,6 +155,8 @@ class DaemonGuard:
                 f"the running daemon (pid {daemon.pid}) has no HTTP endpoint (daemon.listen is empty), so it "
                 f"cannot be told to pause its listeners before {name}; stop it or set daemon.listen"
             )
+        import httpx  # only a command that writes to a provider gets here
+
         body: dict[str, Any] = {"event": name, **asdict(event)}
         try:
             async with httpx.AsyncClient(timeout=self.timeout_s) as client:

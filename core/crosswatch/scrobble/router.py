@@ -29,7 +29,6 @@ import structlog
 
 from crosswatch.config import Config
 from crosswatch.events import PlaybackObserved, RatingObserved
-from crosswatch.http import HttpError
 from crosswatch.model import Feature, title_key
 from crosswatch.profiles import ProfileError, resolve_profile
 from crosswatch.provider import Provider, ProviderContext, ProviderRegistry
@@ -101,6 +100,8 @@ class ScrobbleRouter:
 
     async def run(self) -> None:
         """Forward queued events until cancelled; providers are closed at the end."""
+        from crosswatch.http import HttpError  # httpx: imported once the daemon is up, not before
+
         try:
             async with self._receive:
                 async for event in self._receive:
