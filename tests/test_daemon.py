@@ -238,9 +238,10 @@ def test_plugin_services_subscriptions_and_routes_follow_the_config(tmp_path: Pa
     try:
         base = "http://" + daemon.wait_for("daemon.ready")["listen"]
         deadline = time.monotonic() + 5
-        while not (out / "beats").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert (out / "beats").read_text().startswith("runtime\n")
+        beats = out / "beats"
+        while not (beats.exists() and beats.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the file exists a moment before its first line is written
+        assert beats.read_text().startswith("runtime\n")
         assert httpx.get(base + "/runtime/ping").text == "pong"
 
         mark = daemon.mark()
