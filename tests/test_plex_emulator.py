@@ -777,39 +777,30 @@ def test_same_seed_same_library_and_state_and_ids_shared_with_trakt() -> None:
         assert trakt.catalog.get(play["type"], play["ids"]["trakt"]) is not None
 
 
-def test_twenty_thousand_titles_build_quickly() -> None:
-    started = time.perf_counter()
+def test_twenty_thousand_titles_build() -> None:
+    """A benchmark-sized library builds (its speed is measured by tests/bench, not asserted here)."""
     emu = PlexEmulator(seed=1, size=20_000)
-    elapsed = time.perf_counter() - started
     assert len(emu.catalog) == 20_000 and len(emu.library) > 150_000 and len(emu.state.rows) > 20_000
-    assert elapsed < 2.0, f"{elapsed:.2f} s"
 
 
 @pytest.mark.anyio
-async def test_pages_of_200_from_a_big_library_are_fast() -> None:
+async def test_pages_of_200_from_a_big_library() -> None:
     emu = PlexEmulator(seed=1, size=5_000)
     async with served(emu) as client:
         await client.get("/library/sections/2/all?type=4&includeGuids=1&X-Plex-Container-Size=1")
-        timings = []
         for start in range(0, 4_000, 400):
             for accept in ("application/json", "*/*"):
-                began = time.perf_counter()
                 reply = await client.get(
                     "/library/sections/2/all?type=4&includeGuids=1",
                     headers={"Accept": accept, "X-Plex-Container-Start": str(start), "X-Plex-Container-Size": "200"},
                 )
-                timings.append(time.perf_counter() - began)
                 assert reply.status_code == 200
-        # the median is the page's own cost; the mean also pays for the odd full GC pass
-        assert sorted(timings)[len(timings) // 2] < 0.05 and sum(timings) / len(timings) < 0.1, timings
         await client.get("/status/sessions/history/all?X-Plex-Container-Size=1")
-        began = time.perf_counter()
         for start in range(0, 2_000, 200):
             reply = await client.get(
                 f"/status/sessions/history/all?X-Plex-Container-Start={start}&X-Plex-Container-Size=200"
             )
             assert mc(reply)["size"] == 200
-        assert (time.perf_counter() - began) / 10 < 0.1
 
 
 # -- the command line ----------------------------------------------------------------------------
