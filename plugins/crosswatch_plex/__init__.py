@@ -76,15 +76,11 @@ LIVE = _Live()
 @hookimpl
 def crosswatch_configure(config: Config) -> None:
     LIVE.config = config
-    if LIVE.webhook is not None:
-        LIVE.webhook.config = config
 
 
 @hookimpl
 def crosswatch_subscribe(bus: BusView) -> None:
     LIVE.bus = bus
-    if LIVE.webhook is not None:
-        LIVE.webhook.bus = bus
 
 
 async def _watch(ctx: ServiceContext) -> None:
@@ -101,11 +97,18 @@ def crosswatch_services(ctx: ServiceContext) -> list[Callable[[ServiceContext], 
     return [_watch]
 
 
-@hookimpl
-def crosswatch_web_routes() -> list[Any]:
-    from crosswatch_plex.webhook import Webhook
-
+async def _webhook(request: Any) -> Any:
+    """``POST /webhook/plex/<secret>`` (the handler is imported with the first webhook)."""
     if LIVE.webhook is None:
+        from crosswatch_plex.webhook import Webhook
+
         LIVE.webhook = Webhook()
     LIVE.webhook.config, LIVE.webhook.bus = LIVE.config, LIVE.bus
-    return [LIVE.webhook.route()]
+    return await LIVE.webhook.receive(request)
+
+
+@hookimpl
+def crosswatch_web_routes() -> list[Any]:
+    from starlette.routing import Route
+
+    return [Route("/webhook/plex/{secret}", _webhook, methods=["POST"])]
