@@ -10,15 +10,11 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from crosswatch.captures.context import CaptureContext
-from crosswatch.captures.format import ALL, CaptureError, Header, decode, decode_lines, header_of, items_of
+from crosswatch.captures.format import ALL, CaptureError, Header, items_of
 from crosswatch.captures.plan import _second, by_type, describe
-from crosswatch.captures.store import CaptureStore
 from crosswatch.model import Feature, Item, title_key
 from crosswatch.provider import FeatureSupport
 
@@ -77,40 +73,11 @@ class CompareReport:
         }
 
 
-Parts = dict[str, tuple[Header, list[bytes]]]
-
-
-def _lines(store: CaptureStore, path: Path) -> tuple[Header, list[bytes]]:
-    """A capture's header and item lines, checked; any layout is turned into crosswatch's lines."""
-    where = store.rel(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CaptureError(f"{where}: cannot read ({exc.strerror})") from exc
-    fast = decode_lines(data, where)
-    if fast is not None:
-        return fast
-    capture = decode(data, where)  # another layout (or a damaged file: this raises)
-    return header_of(capture), [msgspec.json.encode(i) for i in capture.items]
-
-
-def _parts(ctx: CaptureContext, ref: str) -> tuple[str, Header, Parts]:
+def _parts(ctx: CaptureContext, ref: str) -> tuple[str, Header, dict[str, tuple[Header, list[bytes]]]]:
+    """A capture's name, header and item lines by feature (a bundle's children, checked)."""
     store = ctx.store
-    path = store.find(ref)
-    name = store.rel(path)
-    header, lines = _lines(store, path)
-    if header.feature != ALL:
-        return name, header, {header.feature: (header, lines)}
-    parts: Parts = {}
-    for child in header.children:
-        where = store.root / child.path
-        if not where.is_file():
-            raise CaptureError(f"{name}: its {child.feature} capture {child.path} is missing")
-        part = _lines(store, where)
-        if part[0].sha256 != child.sha256:
-            raise CaptureError(f"{name}: its {child.feature} capture {child.path} is not the one it was made with")
-        parts[child.feature] = part
-    return name, header, parts
+    name, (header, _), parts = store.parts(ref, store.load_lines, lambda part: part[0])
+    return name, header, {part[0].feature: part for part in parts}
 
 
 def compare_captures(ctx: CaptureContext, a_ref: str, b_ref: str) -> CompareReport:

@@ -15,9 +15,8 @@ import structlog
 
 from crosswatch.captures.context import CaptureContext
 from crosswatch.captures.create import write_captures
-from crosswatch.captures.format import ALL, Capture, CaptureError
+from crosswatch.captures.format import ALL, CaptureError, header_of
 from crosswatch.captures.plan import RestorePlan, by_type, describe
-from crosswatch.captures.store import CaptureRef
 from crosswatch.events import RestoreFinished, RestoreStarting
 from crosswatch.model import Feature, Item
 from crosswatch.profiles import Profile, ProfileError, opened
@@ -77,26 +76,6 @@ class RestoreReport:
         }
 
 
-def capture_parts(ctx: CaptureContext, ref: str) -> tuple[str, Capture, list[Capture]]:
-    """A capture by name with its parts (a bundle's children, checked against the bundle)."""
-    store = ctx.store
-    path = store.find(ref)
-    capture = store.load(path)
-    name = store.rel(path)
-    if capture.feature != ALL:
-        return name, capture, [capture]
-    parts = []
-    for child in capture.children:
-        where = store.root / child.path
-        if not where.is_file():
-            raise CaptureError(f"{name}: its {child.feature} capture {child.path} is missing")
-        part = store.load(where)
-        if part.sha256 != child.sha256:
-            raise CaptureError(f"{name}: its {child.feature} capture {child.path} is not the one it was made with")
-        parts.append(part)
-    return name, capture, parts
-
-
 async def restore_capture(
     ctx: CaptureContext,
     ref: str,
@@ -110,7 +89,8 @@ async def restore_capture(
     """Plan (and unless ``dry_run`` and ``confirm`` allows, apply) a restore of capture ``ref``."""
     if mode not in MODES:
         raise CaptureError(f"unknown restore mode {mode!r} (merge or clear)")
-    name, capture, parts = await anyio.to_thread.run_sync(capture_parts, ctx, ref)
+    store = ctx.store
+    name, capture, parts = await anyio.to_thread.run_sync(store.parts, ref, store.load, header_of)
     try:
         if provider:
             target = ctx.profile(provider, profile)
@@ -212,7 +192,3 @@ def _tally(outcome: FeatureOutcome, result: WriteResult, what: str) -> None:
         counts[kind] = counts.get(kind, 0) + n
     outcome.failed += result.failed
     outcome.unresolved += result.unresolved
-
-
-def describe_ref(ref: CaptureRef) -> str:
-    return ref.rel

@@ -13,15 +13,29 @@ import os
 import re
 import tempfile
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
-from crosswatch.captures.format import ALL, Capture, CaptureError, Header, decode, decode_header, encode, header_of
+import msgspec
+
+from crosswatch.captures.format import (
+    ALL,
+    Capture,
+    CaptureError,
+    Header,
+    decode,
+    decode_header,
+    decode_lines,
+    encode,
+    header_of,
+)
 from crosswatch.state import fsync_dir
 
 FOLDER = "snapshots"
+T = TypeVar("T")
 MAX_LABEL = 120
 MAX_HEADER_LINE = 1 << 20
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
@@ -174,15 +188,49 @@ class CaptureStore:
                 raise CaptureError(f"{name}: {len(hits)} captures have this name; give the folder too")
         raise CaptureError(f"{name}: no such capture (see `crosswatch capture list`)")
 
-    def load(self, name: str | Path) -> Capture:
-        path = self.find(str(name)) if not isinstance(name, Path) else name
+    def _read(self, path: Path) -> bytes:
         try:
-            data = path.read_bytes()
+            return path.read_bytes()
         except OSError as exc:
             raise CaptureError(f"{self.rel(path)}: cannot read ({exc.strerror})") from exc
-        return decode(data, self.rel(path))
 
-    def children(self, bundle: Header, path: Path) -> list[Path]:
+    def load(self, name: str | Path) -> Capture:
+        """A whole capture, checked (kind, format, checksum)."""
+        path = self.find(str(name)) if not isinstance(name, Path) else name
+        return decode(self._read(path), self.rel(path))
+
+    def load_lines(self, path: Path) -> tuple[Header, list[bytes]]:
+        """A capture's header and raw item lines, checked, without decoding an item when it can."""
+        where = self.rel(path)
+        data = self._read(path)
+        fast = decode_lines(data, where)
+        if fast is not None:
+            return fast
+        capture = decode(data, where)  # another layout (or a damaged file: this raises)
+        return header_of(capture), [msgspec.json.encode(i) for i in capture.items]
+
+    def parts(self, name: str, load: Callable[[Path], T], header: Callable[[T], Header]) -> tuple[str, T, list[T]]:
+        """A capture by name, loaded with ``load``, and its parts: itself, or a bundle's children.
+
+        Each child must exist and be the one the bundle was made with (its checksum).
+        """
+        path = self.find(name)
+        rel = self.rel(path)
+        top = load(path)
+        if header(top).feature != ALL:
+            return rel, top, [top]
+        parts = []
+        for child in header(top).children:
+            where = self.root / child.path
+            if not where.is_file():
+                raise CaptureError(f"{rel}: its {child.feature} capture {child.path} is missing")
+            part = load(where)
+            if header(part).sha256 != child.sha256:
+                raise CaptureError(f"{rel}: its {child.feature} capture {child.path} is not the one it was made with")
+            parts.append(part)
+        return rel, top, parts
+
+    def children(self, bundle: Header) -> list[Path]:
         """A bundle's child files (those that still exist)."""
         return [p for c in bundle.children if (p := self.root / c.path).is_file()]
 
@@ -193,7 +241,7 @@ class CaptureStore:
         if root not in path.parents:
             raise CaptureError(f"{path}: not under {root}; crosswatch deletes only its own captures")
         ref = self.header(path)
-        doomed = ([*self.children(ref.header, path)] if ref.header is not None and ref.is_bundle else []) + [path]
+        doomed = ([*self.children(ref.header)] if ref.header is not None and ref.is_bundle else []) + [path]
         removed = []
         for file in doomed:
             with contextlib.suppress(FileNotFoundError):
