@@ -58,6 +58,16 @@ def play_keys(item: Item) -> set[tuple]:
     return keys
 
 
+def scrobble_body(item: Item, percent: float) -> dict[str, Any]:
+    """A ``/scrobble/*`` body: the movie or episode by its ids, else the episode by show and numbers."""
+    kind = "movie" if item.type == MediaType.MOVIE else "episode"
+    ids = api_ids(item.ids)
+    if kind == "episode" and not ids and item.show_ids:
+        media = {"show": {"ids": api_ids(item.show_ids)}, "episode": {"season": item.season, "number": item.episode}}
+        return {**media, "progress": round(percent, 2)}
+    return {kind: {"ids": ids}, "progress": round(percent, 2)}
+
+
 class Writer:
     """Batched writes of one profile, freezing what Trakt cannot take."""
 
@@ -234,17 +244,21 @@ class Writer:
             seen.add(key)
         return send, present
 
-    async def _missing_plays(self, batch: list[Item]) -> list[Item]:
-        """The plays of ``batch`` that Trakt does not have (read back over their time window)."""
-        times = [t for t in (epoch(i.watched_at) for i in batch) if t is not None]
-        if len(times) != len(batch):
-            raise TraktError("a play without watched_at had an unknown outcome: not re-sent, to avoid a duplicate")
+    async def _window(self, plays: list[Item]) -> list[Item]:
+        """Trakt's plays over the time window of ``plays`` (each with a ``watched_at``)."""
+        times = [epoch(p.watched_at) or 0.0 for p in plays]
         start = datetime.fromtimestamp(min(times) - 1, UTC)
         end = datetime.fromtimestamp(max(times) + 1, UTC) + timedelta(seconds=1)
         params = {"start_at": _iso(start), "end_at": _iso(end)}
         data = await self.client.get_pages("/sync/history", scope="TRAKT:history", params=params)
+        return parse_list(data)[0]
+
+    async def _missing_plays(self, batch: list[Item]) -> list[Item]:
+        """The plays of ``batch`` that Trakt does not have (read back over their time window)."""
+        if any(epoch(i.watched_at) is None for i in batch):
+            raise TraktError("a play without watched_at had an unknown outcome: not re-sent, to avoid a duplicate")
         present: set[tuple] = set()
-        for play in parse_list(data)[0]:
+        for play in await self._window(batch):
             present |= play_keys(play)
         return [item for item in batch if not play_keys(item) & present]
 
@@ -253,13 +267,8 @@ class Writer:
         dated = [p for p in plays if epoch(p.watched_at) is not None]
         if not dated:
             return {}
-        times = [epoch(p.watched_at) or 0.0 for p in dated]
-        start = datetime.fromtimestamp(min(times) - 1, UTC)
-        end = datetime.fromtimestamp(max(times) + 1, UTC) + timedelta(seconds=1)
-        params = {"start_at": _iso(start), "end_at": _iso(end)}
-        data = await self.client.get_pages("/sync/history", scope="TRAKT:history", params=params)
         free: dict[tuple, list[int]] = {}
-        for play in parse_list(data)[0]:
+        for play in await self._window(dated):
             if isinstance(play.extra.get("id"), int):
                 for key in play_keys(play):
                     free.setdefault(key, []).append(play.extra["id"])
@@ -339,16 +348,8 @@ class Writer:
             if percent is None or not 1 <= percent < 100:
                 result.failed.append((item, "progress must be between 1 and 99 percent"))
                 continue
-            kind = "movie" if item.type == MediaType.MOVIE else "episode"
-            media: dict[str, Any] = {"ids": api_ids(item.ids)}
-            body: dict[str, Any] = {kind: media, "progress": round(percent, 2)}
-            if kind == "episode" and not media["ids"] and item.show_ids:
-                body = {
-                    "show": {"ids": api_ids(item.show_ids)},
-                    "episode": {"season": item.season, "number": item.episode},
-                }
-                body["progress"] = round(percent, 2)
             try:
+                body = scrobble_body(item, percent)
                 await self.client.post("/scrobble/pause", body, scope="TRAKT:progress", idempotent=True)
                 result.ok.append(item)
             except HttpError as exc:
@@ -362,15 +363,7 @@ class Writer:
 
     async def scrobble(self, action: str, item: Item, progress: float) -> str:
         """``/scrobble/start|pause|stop`` at ``progress`` percent: "ok", "duplicate" (409) or "unknown" (404)."""
-        kind = "movie" if item.type == MediaType.MOVIE else "episode"
-        ids = api_ids(item.ids)
-        body: dict[str, Any] = {kind: {"ids": ids}, "progress": round(min(max(progress, 0.0), 100.0), 2)}
-        if kind == "episode" and not ids and item.show_ids:
-            body = {
-                "show": {"ids": api_ids(item.show_ids)},
-                "episode": {"season": item.season, "number": item.episode},
-                "progress": body["progress"],
-            }
+        body = scrobble_body(item, min(max(progress, 0.0), 100.0))
         try:
             # a repeated stop is answered 409 by Trakt (no second play), so retrying is safe
             await self.client.post(f"/scrobble/{action}", body, scope="TRAKT:scrobble", idempotent=True)
