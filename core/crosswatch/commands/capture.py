@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -12,26 +11,10 @@ import anyio
 from crosswatch.captures.format import CaptureError
 from crosswatch.captures.plan import describe
 from crosswatch.captures.store import CaptureRef
-from crosswatch.commands.common import config_dir, fail, print_json, quiet_logging
-from crosswatch.config import ConfigError
-from crosswatch.state import StateError
+from crosswatch.commands.common import ask, config_dir, print_json, quiet_logging, run
 
 if TYPE_CHECKING:
     from crosswatch.captures.context import CaptureContext
-
-
-def faults() -> tuple[type[BaseException], ...]:
-    """The faults a capture command reports as one line and exit 1 (imported only when needed)."""
-    found: list[type[BaseException]] = [CaptureError, ConfigError, StateError, OSError]
-    for module, name in (
-        ("crosswatch.guard", "GuardError"),
-        ("crosswatch.http", "HttpError"),
-        ("crosswatch.profiles", "ProfileError"),
-    ):
-        loaded = sys.modules.get(module)
-        if loaded is not None:
-            found.append(getattr(loaded, name))
-    return tuple(found)
 
 
 def context(args: argparse.Namespace, *, guard: bool = False) -> CaptureContext:
@@ -51,26 +34,7 @@ def context(args: argparse.Namespace, *, guard: bool = False) -> CaptureContext:
     return CaptureContext(config, host, bus, say=lambda text: print(text, file=sys.stderr, flush=True))
 
 
-def run(args: argparse.Namespace, work: Callable[[], Any]) -> int:
-    try:
-        return int(work() or 0)
-    except Exception as exc:
-        if isinstance(exc, faults()):
-            return fail(str(exc))
-        raise
-
-
-def ask(question: str, yes: bool) -> bool:
-    """True with ``--yes``; else ask on a terminal; refuse when there is none."""
-    if yes:
-        return True
-    if not sys.stdin.isatty():
-        print("crosswatch: refusing to write without --yes (no terminal to ask on)", file=sys.stderr)
-        return False
-    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
-
-
-def _counts(by_type: dict[str, int]) -> str:
+def format_counts(by_type: dict[str, int]) -> str:
     return ", ".join(f"{kind} {n:,}" for kind, n in by_type.items()) or "none"
 
 
@@ -115,7 +79,7 @@ def cmd_create(args: argparse.Namespace) -> int:
             assert ref.header is not None
             stats = ref.header.stats
             kind = "bundle" if ref.is_bundle else ref.header.feature
-            print(f"created {ref.rel}  ({kind}: {stats.count:,} items; {_counts(stats.by_type)})")
+            print(f"created {ref.rel}  ({kind}: {stats.count:,} items; {format_counts(stats.by_type)})")
             if stats.without_date and not ref.is_bundle:
                 print(f"  {stats.without_date:,} items without a date were not captured")
         return 0
@@ -227,7 +191,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         )
         if h.label:
             print(f"label     {h.label}")
-        print(f"items     {h.stats.count:,} ({_counts(h.stats.by_type)})")
+        print(f"items     {h.stats.count:,} ({format_counts(h.stats.by_type)})")
         if h.stats.without_date:
             print(f"          {h.stats.without_date:,} items without a date were not captured")
         for child in h.children:
@@ -248,7 +212,7 @@ def _print_plan(report: Any, verbose: bool) -> None:
     for outcome in report.features:
         plan = outcome.plan
         counts = plan.counts()
-        parts = [f"{name} {_counts(c)}" for name, c in counts.items() if c]
+        parts = [f"{name} {format_counts(c)}" for name, c in counts.items() if c]
         print(
             f"  {plan.feature:<10} "
             + ("; ".join(parts) if parts else "nothing to do")
@@ -315,8 +279,9 @@ def _print_report(report: Any) -> None:
     for outcome in report.features:
         f = outcome.plan.feature
         print(
-            f"  {f:<10} removed {_counts(outcome.removed)}; added {_counts(outcome.added)}; "
-            f"updated {_counts(outcome.updated)}; failed {len(outcome.failed)}; unresolved {len(outcome.unresolved)}"
+            f"  {f:<10} removed {format_counts(outcome.removed)}; added {format_counts(outcome.added)}; "
+            f"updated {format_counts(outcome.updated)}; failed {len(outcome.failed)}; "
+            f"unresolved {len(outcome.unresolved)}"
         )
         for note in outcome.plan.notes:
             print(f"    note: {note}")
@@ -345,8 +310,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 continue
             data = diff.to_json(verbose=False)["counts"]
             print(
-                f"  {diff.feature:<10} added {_counts(data['added'])}; removed {_counts(data['removed'])}; "
-                f"updated {_counts(data['updated'])}"
+                f"  {diff.feature:<10} added {format_counts(data['added'])}; removed {format_counts(data['removed'])}; "
+                f"updated {format_counts(data['updated'])}"
             )
             if args.summary:
                 continue

@@ -13,8 +13,8 @@ from pathlib import Path
 import msgspec
 
 from crosswatch.captures.format import CaptureError
-from crosswatch.commands.capture import context, run
-from crosswatch.commands.common import config_dir, plugin_host, print_json, quiet_logging
+from crosswatch.commands.capture import context
+from crosswatch.commands.common import config_dir, plugin_host, print_json, quiet_logging, run
 from crosswatch.config import ConfigError, load_config, write_schedules
 from crosswatch.config.load import SCHEDULES_FILE, read_toml
 from crosswatch.config.schema import CaptureSchedule

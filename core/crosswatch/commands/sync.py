@@ -10,23 +10,9 @@ from typing import Any
 import anyio
 
 from crosswatch.captures.plan import describe
-from crosswatch.commands.capture import ask, context, faults
-from crosswatch.commands.common import fail, print_json
+from crosswatch.commands.capture import context
+from crosswatch.commands.common import ask, print_json, run
 from crosswatch.model import Feature
-
-
-def _work(args: argparse.Namespace, work: Any) -> int:
-    from crosswatch.sync.pairs import PairError
-    from crosswatch.sync.planfile import PlanError
-
-    try:
-        return int(work() or 0)
-    except (PairError, PlanError) as exc:
-        return fail(str(exc))
-    except Exception as exc:
-        if isinstance(exc, faults()):
-            return fail(str(exc))
-        raise
 
 
 def _options(args: argparse.Namespace, dry_run: bool) -> Any:
@@ -163,22 +149,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         return anyio.run(run)
 
-    return _work(args, work)
+    return run(args, work)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     def work() -> int:
-        from crosswatch.profiles import opened
         from crosswatch.sync import planfile
-        from crosswatch.sync.engine import make_plans, read_state
+        from crosswatch.sync.engine import make_plans, opened_pair, read_state
 
         ctx = context(args)
         pair = _pair(ctx, args.pair)
         options = _options(args, dry_run=True)
 
         async def plan() -> int:
-            async with opened(pair.source, ctx.state) as source, opened(pair.target, ctx.state) as target:
-                providers = {pair.source.name: source, pair.target.name: target}
+            async with opened_pair(ctx, pair) as providers:
                 state = await read_state(ctx, pair, providers, options)
             plans = make_plans(ctx, pair, state, options)
             out = Path(args.output)
@@ -194,7 +178,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
         return anyio.run(plan)
 
-    return _work(args, work)
+    return run(args, work)
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
@@ -222,7 +206,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
         return anyio.run(apply)
 
-    return _work(args, work)
+    return run(args, work)
 
 
 def cmd_pairs(args: argparse.Namespace) -> int:
@@ -259,4 +243,4 @@ def cmd_pairs(args: argparse.Namespace) -> int:
                 print("no pairs configured ([[pairs]] in config.toml)")
         return 1 if errors else 0
 
-    return _work(args, work)
+    return run(args, work)

@@ -8,8 +8,8 @@ import anyio
 
 from crosswatch.captures.plan import describe
 from crosswatch.captures.tools import clear_feature
-from crosswatch.commands.capture import _counts, ask, context, run
-from crosswatch.commands.common import print_json
+from crosswatch.commands.capture import context, format_counts
+from crosswatch.commands.common import ask, print_json, run
 
 
 def cmd_clear(args: argparse.Namespace) -> int:
@@ -21,12 +21,12 @@ def cmd_clear(args: argparse.Namespace) -> int:
                 print_json(preview.to_json())
             else:
                 for feature, found in preview.found.items():
-                    print(f"  {feature:<10} would remove {_counts(found)}")
+                    print(f"  {feature:<10} would remove {format_counts(found)}")
                 print("dry run: nothing removed" if args.dry_run else "nothing to clear")
             return 0
         if not args.json:
             for feature, found in preview.found.items():
-                print(f"  {feature:<10} {_counts(found)}")
+                print(f"  {feature:<10} {format_counts(found)}")
         who = preview.provider if preview.profile == "default" else f"{preview.provider}.{preview.profile}"
         if not ask(f"Remove all of this from {who}? A safety capture is taken first.", args.yes):
             return 1
@@ -37,7 +37,7 @@ def cmd_clear(args: argparse.Namespace) -> int:
         for name in report.safety:
             print(f"safety capture {name}")
         for feature, removed in report.removed.items():
-            print(f"  {feature:<10} removed {_counts(removed)}")
+            print(f"  {feature:<10} removed {format_counts(removed)}")
         for item, reason in report.failed[:20]:
             print(f"  failed {describe(item)}: {reason}")
         print("cleared" if report.ok else f"cleared with {len(report.failed)} failure(s)")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,20 +203,33 @@ def _fingerprint(
 _encode = msgspec.json.Encoder().encode
 
 
+@asynccontextmanager
+async def opened_pair(ctx: CaptureContext, pair: Pair) -> AsyncIterator[dict[str, Provider]]:
+    """Both sides of ``pair`` as provider instances, by profile name; closed afterwards."""
+    async with opened(pair.source, ctx.state, ctx.bus) as source, opened(pair.target, ctx.state, ctx.bus) as target:
+        yield {pair.source.name: source, pair.target.name: target}
+
+
+@asynccontextmanager
+async def running(ctx: CaptureContext, pair: Pair, report: SyncReport) -> AsyncIterator[dict[str, Provider]]:
+    """One run of ``pair``: its lock (never two runs of a pair at once), both sides, the report timed."""
+    began, requests = time.monotonic(), total_requests()
+    with ctx.state.try_lock(baselines.file_name(pair.name, "run"), f"pair {pair.name!r}"):
+        async with opened_pair(ctx, pair) as providers:
+            yield providers
+    report.seconds = round(time.monotonic() - began, 2)
+    report.requests = total_requests() - requests
+
+
 async def run_pair(ctx: CaptureContext, pair: Pair, options: Options | None = None) -> SyncReport:
     """Plan and (unless a dry run) apply one run of ``pair``."""
     options = options or Options()
-    began, requests = time.monotonic(), total_requests()
     report = SyncReport(pair.name, pair.mode, options.dry_run)
-    with ctx.state.try_lock(baselines.file_name(pair.name, "run"), f"pair {pair.name!r}"):
-        async with opened(pair.source, ctx.state, ctx.bus) as source, opened(pair.target, ctx.state, ctx.bus) as target:
-            providers = {pair.source.name: source, pair.target.name: target}
-            state = await read_state(ctx, pair, providers, options)
-            report.plans = make_plans(ctx, pair, state, options)
-            if not options.dry_run:
-                await apply(ctx, pair, providers, state, report)
-    report.seconds = round(time.monotonic() - began, 2)
-    report.requests = total_requests() - requests
+    async with running(ctx, pair, report) as providers:
+        state = await read_state(ctx, pair, providers, options)
+        report.plans = make_plans(ctx, pair, state, options)
+        if not options.dry_run:
+            await apply(ctx, pair, providers, state, report)
     log.info(
         "sync.finished",
         pair=pair.name,

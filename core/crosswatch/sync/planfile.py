@@ -9,7 +9,6 @@ side held when the plan was made (for the stale check and the baselines), and a 
 from __future__ import annotations
 
 import hashlib
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,13 +16,11 @@ import anyio
 import msgspec
 
 from crosswatch.captures.context import CaptureContext
-from crosswatch.http import total_requests
 from crosswatch.model import Feature, Item
-from crosswatch.profiles import opened
 from crosswatch.state import atomic_write_bytes
 from crosswatch.sync import baseline as baselines
 from crosswatch.sync.diff import Changes, FeaturePlan
-from crosswatch.sync.engine import PairState, SyncReport, apply
+from crosswatch.sync.engine import PairState, SyncReport, apply, running
 from crosswatch.sync.pairs import Pair
 
 KIND = "crosswatch.syncplan"
@@ -164,24 +161,19 @@ async def apply_file(ctx: CaptureContext, pair: Pair, path: Path, plan: PlanFile
     check_pair(path, plan, pair)
     plans, state = from_file(plan)
     report = SyncReport(pair.name, pair.mode, dry_run=False, plans=plans)
-    began, requests = time.monotonic(), total_requests()
-    with ctx.state.try_lock(baselines.file_name(pair.name, "run"), f"pair {pair.name!r}"):
-        async with opened(pair.source, ctx.state, ctx.bus) as source, opened(pair.target, ctx.state, ctx.bus) as target:
-            providers = {pair.source.name: source, pair.target.name: target}
-            for entry, feature_plan in zip(plan.features, plans, strict=True):
-                written = {c.target for c in feature_plan.changes if not c.empty}
-                for side in sorted(written):
-                    ctx.say(f"checking {side} {entry.feature} against the plan...")
-                    now = await providers[side].read(feature_plan.feature)
-                    if fingerprint(now) != entry.fingerprints.get(side):
-                        raise PlanError(
-                            f"{path}: {side} {entry.feature} changed since the plan was made ({plan.created}); "
-                            "nothing was written: make a new plan"
-                        )
-                base = await anyio.to_thread.run_sync(baselines.load, ctx.state, pair.name, entry.feature)
-                state.baselines[feature_plan.feature] = base
-                feature_plan.first_run = base is None
-            await apply(ctx, pair, providers, state, report)
-    report.seconds = round(time.monotonic() - began, 2)
-    report.requests = total_requests() - requests
+    async with running(ctx, pair, report) as providers:
+        for entry, feature_plan in zip(plan.features, plans, strict=True):
+            written = {c.target for c in feature_plan.changes if not c.empty}
+            for side in sorted(written):
+                ctx.say(f"checking {side} {entry.feature} against the plan...")
+                now = await providers[side].read(feature_plan.feature)
+                if fingerprint(now) != entry.fingerprints.get(side):
+                    raise PlanError(
+                        f"{path}: {side} {entry.feature} changed since the plan was made ({plan.created}); "
+                        "nothing was written: make a new plan"
+                    )
+            base = await anyio.to_thread.run_sync(baselines.load, ctx.state, pair.name, entry.feature)
+            state.baselines[feature_plan.feature] = base
+            feature_plan.first_run = base is None
+        await apply(ctx, pair, providers, state, report)
     return report
