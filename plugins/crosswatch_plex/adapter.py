@@ -56,10 +56,10 @@ class PlexProvider:
     def _cache(self, feature: Feature) -> ReadCache:
         """The read cache of ``feature``; any setting that shapes the read is part of its key."""
         s = self.settings
-        shaping = (
-            (s.url, s.user, s.ratings.libraries)
-            if feature == Feature.RATINGS
-            else (
+        shaping = {
+            Feature.WATCHLIST: (s.discover_url, s.metadata_url),
+            Feature.RATINGS: (s.url, s.user, s.ratings.libraries),
+            Feature.HISTORY: (
                 s.url,
                 s.user,
                 s.history,
@@ -67,8 +67,8 @@ class PlexProvider:
                 s.history_ignore_guid_prefixes,
                 s.history_require_external_ids,
                 s.fallback_GUID,
-            )
-        )
+            ),
+        }[feature]
         return ReadCache(self.state, self.prefix, str(feature), settings_digest(*shaping))
 
     async def read(self, feature: Feature) -> list[Item]:
