@@ -367,13 +367,20 @@ def test_daemon_guard_reaches_the_daemon_and_waits_for_its_subscribers(tmp_path:
         )
         assert reply.status_code == 403
         assert httpx.post(f"http://127.0.0.1:{port}/guard", json={"event": "ToolStarting"}).status_code == 403
+        # daemon.json with a stale token: the daemon (alive: it holds its lock) refuses, so does DaemonGuard
+        announced = tmp_path / ".cw_state" / DAEMON_FILE
+        real = announced.read_text()
+        stale = {**json.loads(real), "token": "stolen-or-stale"}
+        announced.write_text(json.dumps(stale))
+        with pytest.raises(GuardError, match="HTTP 403"):
+            anyio.run(DaemonGuard(guard_config(tmp_path)).publish, starting, backend=backend)
+        announced.write_text(real)
+        # a daemon.json of another directory's daemon says nothing about this one: no daemon holds its lock
         elsewhere = tmp_path / "elsewhere"
         guard_home(elsewhere, port)
         (elsewhere / ".cw_state").mkdir()
-        stale = {"pid": daemon.health()["pid"], "url": f"http://127.0.0.1:{port}", "token": "stolen-or-stale"}
         (elsewhere / ".cw_state" / DAEMON_FILE).write_text(json.dumps(stale))
-        with pytest.raises(GuardError, match="HTTP 403"):
-            anyio.run(DaemonGuard(guard_config(elsewhere)).publish, starting, backend=backend)
+        anyio.run(DaemonGuard(guard_config(elsewhere)).publish, starting, backend=backend)
         assert len(daemon.events("guard.published")) == 1
         assert len(out.read_text().splitlines()) == 1  # the refused ones reached no subscriber
     finally:

@@ -110,8 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     key = tuple(p for p in (args.command, getattr(args, "action", None), getattr(args, "sub", None)) if p)
     module_name, func_name = COMMANDS[key].split(":")
     module = importlib.import_module(f"crosswatch.commands.{module_name}")
+    from crosswatch.commands.stopping import Interrupted
+
     try:
         return int(getattr(module, func_name)(args) or 0)
+    except Interrupted as exc:
+        print(f"crosswatch: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

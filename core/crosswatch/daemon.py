@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
 import structlog
 
 from crosswatch import __version__
@@ -28,12 +29,12 @@ from crosswatch.config import (
     load_config,
 )
 from crosswatch.events import ConfigRejected, ConfigReloaded, ScheduleFired
-from crosswatch.guard import announce, guard_route, retire
+from crosswatch.guard import DAEMON_FILE, DaemonLock, announce, guard_route, reannounce, retire
 from crosswatch.plugins import PluginHost, peek_disabled
 from crosswatch.scheduler import Scheduler, jobs_from_config
 from crosswatch.scrobble.router import ScrobbleRouter
 from crosswatch.services import ServiceContext, ServiceSupervisor
-from crosswatch.state import StateDir
+from crosswatch.state import StateDir, StateError
 from crosswatch.systemd import Notifier
 from crosswatch.web import WebApp, bind_socket, serve
 
@@ -66,6 +67,7 @@ class Daemon:
         self._web_done: anyio.Event | None = None
         self._jobs: dict[str, Any] = {}  # schedule kind -> its handler
         self.scrobbles: ScrobbleRouter | None = None
+        self._announced: tuple[str | None, str] | None = None  # daemon.json's url and token
 
     # -- start ---------------------------------------------------------------------------
 
@@ -106,13 +108,26 @@ class Daemon:
             log.error("daemon.listen_failed", error=exc.strerror, hint='set daemon.listen, or "" to turn it off')
             return 1
         address = _address(sock)
-        token = await anyio.to_thread.run_sync(announce, self.state, f"http://{address}" if address else None)
+        url = f"http://{address}" if address else None
+        lock = DaemonLock(self.state)
+        try:
+            await anyio.to_thread.run_sync(lock.acquire)
+        except StateError as exc:
+            log.error("daemon.already_running", error=str(exc))
+            if sock is not None:
+                sock.close()
+            return 1
+        token = await anyio.to_thread.run_sync(announce, self.state, url)
+        self._announced = (url, token)
         self.web = WebApp(self.health, core=[guard_route(self.bus, token)])
         try:
             async with anyio.create_task_group() as tg:
+                # first of all: a SIGTERM or SIGHUP from here on is handled, never fatal
+                await tg.start(self._handle_signals, tg.cancel_scope)
                 self.supervisor = ServiceSupervisor(tg)
                 tg.start_soon(self.bus.run)
                 tg.start_soon(self.scrobbles.run)
+                tg.start_soon(self.scrobbles.guard.run)
                 await tg.start(self.scheduler.run)
                 self._apply(config, previous=None, enabled=self.host.loaded())
                 if sock is not None:
@@ -121,7 +136,6 @@ class Daemon:
                     self._web_done.set()
                 if config.daemon.watch_config:
                     tg.start_soon(self._watch_config)
-                tg.start_soon(self._handle_signals, tg.cancel_scope)
                 if self.notifier.watchdog_interval:
                     tg.start_soon(self._watchdog)
                 self.notifier.ready(f"serving; {len(self.scheduler.next_runs())} jobs")
@@ -139,6 +153,7 @@ class Daemon:
             if sock is not None:
                 sock.close()
             retire(self.state)
+            lock.release()
             self.notifier.close()
         log.info("daemon.stopped", uptime_s=round(time.monotonic() - self.started, 1))
         return 0
@@ -199,6 +214,7 @@ class Daemon:
         async with self._reload_lock:
             began = time.monotonic()
             self.notifier.reloading()
+            await self._announce_again()
             try:
                 return await self._reload(reason, began)
             finally:
@@ -275,8 +291,11 @@ class Daemon:
 
     # -- signals, watchdog, health -------------------------------------------------------
 
-    async def _handle_signals(self, scope: anyio.CancelScope) -> None:
+    async def _handle_signals(
+        self, scope: anyio.CancelScope, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            task_status.started()
             async for signum in signals:
                 if signum == signal.SIGHUP:
                     log.info("daemon.sighup")
@@ -303,6 +322,16 @@ class Daemon:
         finally:
             self._web_done.set()
 
+    async def _announce_again(self) -> None:
+        """Write ``daemon.json`` again if it went missing or was damaged (commands reach us through it)."""
+        if self._announced is None:
+            return
+        try:
+            if await anyio.to_thread.run_sync(reannounce, self.state, *self._announced):
+                log.warning("daemon.reannounced", file=str(self.state.file(DAEMON_FILE)), why="missing or damaged")
+        except (StateError, OSError) as exc:
+            log.error("daemon.announce_failed", error=str(exc))
+
     async def _watchdog(self) -> None:
         interval = self.notifier.watchdog_interval or 15.0
         while True:
@@ -324,6 +353,7 @@ class Daemon:
             "reloads": self.reloads,
             "rejected_reloads": self.rejected,
             "scrobble": self.scrobbles.stats() if self.scrobbles else {},
+            "guard": self.scrobbles.guard.describe() if self.scrobbles else {},
             "bus": {
                 "dropped": self.bus.dropped if self.bus else 0,
                 "buffer": config.daemon.event_buffer if config else 0,

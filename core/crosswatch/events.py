@@ -49,55 +49,104 @@ class CaptureDeleted(Event):
     path: str
 
 
+# -- writers and the pause they ask for --------------------------------------------------------
+#
+# A writer (a tool, a restore, a sync) publishes a ``*Starting`` event and waits until every
+# listener has paused for what it writes, then ``*Finished``. The pause is a lease: ``lease``
+# names it (Finished carries the same name) and, when ``lease_s`` is above 0, it lifts by
+# itself that many seconds after the last ``LeaseRenewed`` unless renewed (a writer in
+# another process that dies or hangs never leaves the listeners paused for good).
+
+
 @dataclass(frozen=True)
-class ToolStarting(Event):
+class WriteStarting(Event):
+    """Base of the events a writer publishes before its first write."""
+
+    def finished(self, ok: bool) -> WriteFinished:
+        """The matching ``*Finished`` event (the same lease)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class WriteFinished(Event):
+    """Base of the events a writer publishes after its last write."""
+
+
+@dataclass(frozen=True)
+class ToolStarting(WriteStarting):
     """A destructive tool is about to write to a provider profile; listeners must pause first."""
 
     provider: str
     profile: str
     feature: str
     tool: str
+    lease: str = ""
+    lease_s: float = 0.0  # 0: held until ToolFinished (the writer runs in this process)
+
+    def finished(self, ok: bool) -> ToolFinished:
+        return ToolFinished(self.provider, self.profile, self.feature, self.tool, ok=ok, lease=self.lease)
 
 
 @dataclass(frozen=True)
-class ToolFinished(Event):
+class ToolFinished(WriteFinished):
     provider: str
     profile: str
     feature: str
     tool: str
     ok: bool = True
+    lease: str = ""
 
 
 @dataclass(frozen=True)
-class RestoreStarting(Event):
+class RestoreStarting(WriteStarting):
     provider: str
     profile: str
     feature: str
     mode: str
+    lease: str = ""
+    lease_s: float = 0.0
+
+    def finished(self, ok: bool) -> RestoreFinished:
+        return RestoreFinished(self.provider, self.profile, self.feature, self.mode, ok=ok, lease=self.lease)
 
 
 @dataclass(frozen=True)
-class RestoreFinished(Event):
+class RestoreFinished(WriteFinished):
     provider: str
     profile: str
     feature: str
     mode: str
     ok: bool = True
+    lease: str = ""
 
 
 @dataclass(frozen=True)
-class SyncStarting(Event):
+class SyncStarting(WriteStarting):
     pair: str
     features: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()  # the profiles it writes, e.g. ("PLEX", "TRAKT.kids")
+    lease: str = ""
+    lease_s: float = 0.0
+
+    def finished(self, ok: bool) -> SyncFinished:
+        return SyncFinished(self.pair, ok=ok, features=self.features, targets=self.targets, lease=self.lease)
 
 
 @dataclass(frozen=True)
-class SyncFinished(Event):
+class SyncFinished(WriteFinished):
     pair: str
     ok: bool = True
     features: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
+    lease: str = ""
+
+
+@dataclass(frozen=True)
+class LeaseRenewed(Event):
+    """A writer in another process still works: its pause ``lease`` holds ``lease_s`` more seconds."""
+
+    lease: str
+    lease_s: float
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ import anyio.lowlevel
 import httpx
 import structlog
 
+from crosswatch.crashpoints import crash_point
+
 log = structlog.get_logger("crosswatch.http")
 T = TypeVar("T")
 
@@ -206,7 +208,11 @@ class HttpPolicy:
             self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
             try:
                 async with slots:
+                    if is_write:
+                        crash_point("http.write.before", f"{self.name} {method} {_path(url)}")
                     response = await client.request(method, url, **kwargs)
+                    if is_write:
+                        crash_point("http.write.after", f"{self.name} {method} {_path(url)} {response.status_code}")
             except httpx.TransportError as exc:
                 sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
                 if sent and not idempotent:

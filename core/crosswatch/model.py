@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from enum import StrEnum
 
 import msgspec
@@ -101,3 +103,21 @@ def item_key(item: Item) -> str:
     """
     key = title_key(item)
     return f"{key}@{item.watched_at}" if item.watched_at else key
+
+
+def epoch_seconds(stamp: str | None) -> float | None:
+    """An ISO 8601 time as seconds since the epoch; None when missing or not a time.
+
+    The one rule for every provider's timestamps: a time without a zone is UTC (never the
+    host's local time). Cached: history repeats the same stamps many times.
+    """
+    return _epoch_seconds(stamp) if stamp else None
+
+
+@functools.lru_cache(maxsize=200_000)
+def _epoch_seconds(stamp: str) -> float | None:
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()

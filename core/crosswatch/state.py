@@ -21,6 +21,8 @@ from typing import Any
 import anyio
 import msgspec
 
+from crosswatch.crashpoints import crash_point
+
 STATE_DIRNAME = ".cw_state"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _MISSING: Any = object()
@@ -52,6 +54,7 @@ def fsync_dir(folder: Path) -> None:
 def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     """Replace ``path`` with ``data`` atomically and durably; on failure the old file is untouched."""
     path = Path(path)
+    crash_point("file.write.before", path.name)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -59,12 +62,14 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
+        crash_point("file.write.replace", path.name)  # the new content is on disk, not yet in place
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+    crash_point("file.write.after", path.name)
 
 
 def encode_json(obj: Any, *, pretty: bool = True) -> bytes:

@@ -16,7 +16,7 @@ import msgspec
 import structlog
 
 from crosswatch.http import HttpError, OutcomeUnknown
-from crosswatch.model import Feature, Item, MediaType, item_key
+from crosswatch.model import Feature, Item, MediaType, epoch_seconds, item_key
 from crosswatch.provider import WriteResult
 from crosswatch.unresolved import UnresolvedStore
 from crosswatch_trakt.client import TraktClient
@@ -39,14 +39,9 @@ def remove_path(path: str) -> bool:
 
 
 def epoch(stamp: str | None) -> int | None:
-    """Seconds since the epoch of an ISO time (``Z`` or offset); None if unreadable."""
-    if not stamp:
-        return None
-    try:
-        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+    """Whole seconds since the epoch of an ISO time (Trakt keeps seconds); None if unreadable."""
+    seconds = epoch_seconds(stamp)
+    return None if seconds is None else int(seconds)
 
 
 def play_keys(item: Item) -> set[tuple]:

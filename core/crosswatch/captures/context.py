@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from crosswatch.captures.store import CaptureStore
 from crosswatch.config import Config
-from crosswatch.events import Event
+from crosswatch.events import Event, WriteStarting
 from crosswatch.plugins import PluginHost
 from crosswatch.profiles import Profile, resolve_profile
 from crosswatch.state import StateDir
@@ -42,6 +43,25 @@ class CaptureContext:
         """Publish ``event`` and wait for every subscriber (no-op without a bus)."""
         if self.bus is not None:
             await self.bus.publish(event)
+
+    @contextlib.asynccontextmanager
+    async def guarded(self, starting: WriteStarting) -> AsyncIterator[Any]:
+        """Hold the listeners' pause (``starting``, then its ``*Finished``) while the block writes.
+
+        Set ``ok`` on what it yields when the writing went well. In the daemon the events go on
+        its bus; in a command (``DaemonGuard``) to the running daemon as a renewed lease.
+        """
+        from crosswatch.guard import Outcome, hold_in_process
+
+        hold = getattr(self.bus, "hold", None)
+        if hold is not None:
+            async with hold(starting) as outcome:
+                yield outcome
+        elif self.bus is not None:
+            async with hold_in_process(self.bus, starting) as outcome:
+                yield outcome
+        else:
+            yield Outcome()
 
     def emit(self, event: Event) -> None:
         if self.bus is not None:

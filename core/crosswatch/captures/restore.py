@@ -13,11 +13,12 @@ from typing import Any
 import anyio
 import structlog
 
+from crosswatch import journal
 from crosswatch.captures.context import CaptureContext
 from crosswatch.captures.create import write_captures
 from crosswatch.captures.format import ALL, CaptureError, header_of
 from crosswatch.captures.plan import RestorePlan, by_type, describe
-from crosswatch.events import RestoreFinished, RestoreStarting
+from crosswatch.events import RestoreStarting
 from crosswatch.model import Feature, Item
 from crosswatch.profiles import Profile, ProfileError, opened
 from crosswatch.provider import Provider, WriteResult
@@ -168,22 +169,19 @@ def _mode_for(target: Profile, feature: Feature, mode: str, name: str, bundle: b
 async def _apply(ctx: CaptureContext, target: Profile, instance: Provider, outcome: FeatureOutcome) -> None:
     plan = outcome.plan
     feature = Feature(plan.feature)
-    await ctx.publish(RestoreStarting(target.provider, target.profile, plan.feature, plan.mode))
-    ok = False
-    try:
+    async with ctx.guarded(RestoreStarting(target.provider, target.profile, plan.feature, plan.mode)) as pause:
         if plan.remove:
             ctx.say(f"removing {len(plan.remove)} {feature} items from {target.name}...")
             _tally(outcome, await instance.remove(feature, plan.remove), "removed")
         if plan.add:
+            if journal.records_now(target, feature):  # write-ahead: a pair never takes these for new plays
+                await anyio.to_thread.run_sync(journal.record, ctx.state, target, plan.add)
             ctx.say(f"adding {len(plan.add)} {feature} items to {target.name}...")
             _tally(outcome, await instance.add(feature, plan.add), "added")
         if plan.update:
             ctx.say(f"updating {len(plan.update)} {feature} items on {target.name}...")
             _tally(outcome, await instance.add(feature, plan.update), "updated")
-        ok = not outcome.failed
-    finally:
-        with anyio.CancelScope(shield=True):
-            await ctx.publish(RestoreFinished(target.provider, target.profile, plan.feature, plan.mode, ok=ok))
+        pause.ok = not outcome.failed
 
 
 def _tally(outcome: FeatureOutcome, result: WriteResult, what: str) -> None:

@@ -32,6 +32,7 @@ from crosswatch.captures.format import (
     encode,
     header_of,
 )
+from crosswatch.crashpoints import crash_point
 from crosswatch.state import fsync_dir
 
 FOLDER = "snapshots"
@@ -113,6 +114,7 @@ class CaptureStore:
         path = self.name_for(capture, created, n)
         folder = path.parent
         linked = False
+        crash_point("capture.write.before", path.name)
         try:
             folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.stem}.", suffix=".tmp")
@@ -140,6 +142,7 @@ class CaptureStore:
                     path.unlink()
             hint = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
             raise CaptureError(f"cannot write capture {path}: {exc.strerror}{hint}; nothing was written") from exc
+        crash_point("capture.write.after", path.name)
         return CaptureRef(path, self.rel(path), header)
 
     def rel(self, path: Path) -> str:

@@ -10,14 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
 import structlog
 
 from crosswatch.captures.context import CaptureContext
 from crosswatch.captures.create import write_captures
 from crosswatch.captures.format import ALL, CaptureError
 from crosswatch.captures.plan import by_type, describe
-from crosswatch.events import ToolFinished, ToolStarting
+from crosswatch.events import ToolStarting
 from crosswatch.model import Feature, Item
 from crosswatch.profiles import Profile, ProfileError, opened
 
@@ -91,16 +90,11 @@ async def clear_feature(
         for one, items in current.items():
             if not items:
                 continue
-            await ctx.publish(ToolStarting(target.provider, target.profile, one.value, "clear"))
-            ok = False
-            try:
+            async with ctx.guarded(ToolStarting(target.provider, target.profile, one.value, "clear")) as outcome:
                 ctx.say(f"removing {len(items)} {one} items from {target.name}...")
                 result = await instance.remove(one, items)
                 report.removed[one.value] = by_type(result.ok)
                 report.failed += result.failed + result.unresolved
-                ok = not result.failed
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await ctx.publish(ToolFinished(target.provider, target.profile, one.value, "clear", ok=ok))
+                outcome.ok = not result.failed
     log.info("tools.cleared", provider=target.name, feature=feature, removed=report.removed, failed=len(report.failed))
     return report

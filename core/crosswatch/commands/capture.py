@@ -6,12 +6,11 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from crosswatch.captures.format import CaptureError
 from crosswatch.captures.plan import describe
 from crosswatch.captures.store import CaptureRef
 from crosswatch.commands.common import ask, config_dir, print_json, quiet_logging, run
+from crosswatch.commands.stopping import run_async
 
 if TYPE_CHECKING:
     from crosswatch.captures.context import CaptureContext
@@ -69,7 +68,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         from crosswatch.captures.create import create_capture
 
         ctx = context(args)
-        written = anyio.run(
+        written = run_async(
             lambda: create_capture(ctx, args.provider, args.feature, profile=args.profile, label=args.label)
         )
         if args.json:
@@ -252,7 +251,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             )
             return _restored(report, args)
 
-        return anyio.run(restore)
+        return run_async(restore)
 
     return run(args, work)
 

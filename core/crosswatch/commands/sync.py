@@ -12,6 +12,7 @@ import anyio
 from crosswatch.captures.plan import describe
 from crosswatch.commands.capture import context
 from crosswatch.commands.common import ask, print_json, run
+from crosswatch.commands.stopping import run_async
 from crosswatch.model import Feature
 
 
@@ -147,7 +148,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print_report(pair, report)
             return 0 if report.ok else 1
 
-        return anyio.run(run)
+        return run_async(run)
 
     return run(args, work)
 
@@ -204,7 +205,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
                 print_report(pair, report)
             return 0 if report.ok else 1
 
-        return anyio.run(apply)
+        return run_async(apply)
 
     return run(args, work)
 

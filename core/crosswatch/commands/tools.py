@@ -10,6 +10,7 @@ from crosswatch.captures.plan import describe
 from crosswatch.captures.tools import clear_feature
 from crosswatch.commands.capture import context, format_counts
 from crosswatch.commands.common import ask, print_json, run
+from crosswatch.commands.stopping import run_async
 
 
 def cmd_clear(args: argparse.Namespace) -> int:
@@ -30,7 +31,7 @@ def cmd_clear(args: argparse.Namespace) -> int:
         who = preview.provider if preview.profile == "default" else f"{preview.provider}.{preview.profile}"
         if not ask(f"Remove all of this from {who}? A safety capture is taken first.", args.yes):
             return 1
-        report = anyio.run(lambda: clear_feature(ctx, args.provider, args.feature, profile=args.profile))
+        report = run_async(lambda: clear_feature(ctx, args.provider, args.feature, profile=args.profile))
         if args.json:
             print_json(report.to_json())
             return 0 if report.ok else 1

@@ -25,6 +25,10 @@ class DaemonConfig(Section):
     watch_config: bool = True
     event_buffer: Annotated[int, msgspec.Meta(ge=16, le=1_000_000)] = 1024
     shutdown_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 4.0
+    # a command run from a shell that writes to a provider pauses the daemon's listeners first:
+    # how long it waits for the daemon to confirm, and the lease it renews while it writes
+    guard_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 60.0
+    guard_lease_s: Annotated[float, msgspec.Meta(ge=2, le=600)] = 20.0
 
 
 class LogConfig(Section):

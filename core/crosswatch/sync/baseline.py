@@ -1,9 +1,12 @@
 """What each side of a pair held after its last sync, per feature, in ``.cw_state``.
 
 A removal is told apart from an item that was never there by the baseline: an item in the
-last baseline of a side that is gone from that side now was removed there. History keeps
-also the plays crosswatch wrote to a provider that records them at "now" (its echoes), so
-they are never taken for new plays and sent back.
+last baseline of a side that is gone from that side now was removed there. A person may
+delete a baseline (the next run is then a first run: no removals, a safety capture). History
+baselines also carry a copy of the pair's echoes (plays crosswatch wrote to a side that
+records them at "now"); the record that counts is the write-ahead journal
+(:mod:`crosswatch.journal`), written before each write, so a lost baseline never lets them
+come back as new plays, and the copy here covers a damaged journal.
 """
 
 from __future__ import annotations
@@ -13,18 +16,12 @@ import time
 
 import msgspec
 
+from crosswatch.journal import Echo
 from crosswatch.model import Item
 from crosswatch.state import CorruptStateFile, StateDir
 
+__all__ = ["Baseline", "Echo", "file_name", "load", "save", "settle", "settled"]
 VERSION = 1
-
-
-class Echo(msgspec.Struct, kw_only=True, gc=False):
-    """A play crosswatch wrote to ``side``, which records it at the time it was written."""
-
-    side: str
-    item: Item
-    at: float  # epoch seconds of the write
 
 
 class Baseline(msgspec.Struct, kw_only=True):

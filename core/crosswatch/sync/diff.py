@@ -16,17 +16,17 @@ Rules (DESIGN.md section 8):
 from __future__ import annotations
 
 import bisect
-import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
-from crosswatch.model import Feature, Item, title_key
+from crosswatch import journal
+from crosswatch.journal import Echo
+from crosswatch.model import Feature, Item, epoch_seconds, title_key
 from crosswatch.profiles import Profile
-from crosswatch.sync.baseline import Baseline, Echo
+from crosswatch.sync.baseline import Baseline
 from crosswatch.sync.match import TitleIndex
 
-ECHO_WINDOW_S = 3600  # a play read back this long after crosswatch wrote it is taken for its echo
+ECHO_WINDOW_S = journal.ECHO_WINDOW_S
 
 
 @dataclass
@@ -58,17 +58,7 @@ class FeaturePlan:
         return [c for c in self.changes if c.target == target]
 
 
-def epoch(stamp: str | None) -> float | None:
-    """ISO 8601 time -> epoch seconds (None when missing or not a time); cached, plays repeat."""
-    return _epoch(stamp) if stamp else None
-
-
-@functools.lru_cache(maxsize=200_000)
-def _epoch(stamp: str) -> float | None:
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC).timestamp()
-    except ValueError:
-        return None
+epoch = epoch_seconds  # the planner's short name for the one timestamp rule
 
 
 @dataclass
@@ -173,13 +163,9 @@ class Echoes:
             self.times.setdefault(self.index.add(echo.item), []).append(echo.at)
 
     def hides(self, play: Item) -> bool:
-        """``play`` is crosswatch's own write read back (dated within an hour after the write)."""
+        """``play`` is crosswatch's own write read back (dated within the echo window after it)."""
         group = self.index.group_of(play)
-        when = epoch(play.watched_at)
-        if group is None or when is None:
-            return False
-        # Plex keeps whole seconds and the write's time is taken just before it: allow 2 s early
-        return any(-2 <= when - at <= ECHO_WINDOW_S for at in self.times[group])
+        return group is not None and any(journal.hides(at, play) for at in self.times[group])
 
 
 def plan_plays(src: Side, dst: Side, tolerance: float, add: bool, remove: bool, echoes: list[Echo]) -> Changes:
@@ -356,13 +342,19 @@ def plan_feature(
     remove: bool,
     tolerance: float,
     baseline: Baseline | None,
+    echoes: list[Echo] | None = None,
 ) -> list[Changes]:
-    """The changes of ``feature`` between ``a`` (the source) and ``b`` (the target)."""
+    """The changes of ``feature`` between ``a`` (the source) and ``b`` (the target).
+
+    ``echoes``: crosswatch's own writes to a side that dates them "now" (the journals merged
+    with the baseline's copy); the baseline's copy alone when not given.
+    """
     if feature in (Feature.WATCHLIST, Feature.RATINGS):
         return plan_titles(feature, a, b, two_way, add, remove)
     if feature == Feature.PROGRESS:
         return plan_progress(a, b, two_way, add)
-    echoes = baseline.echoes if baseline is not None else []
+    if echoes is None:
+        echoes = baseline.echoes if baseline is not None else []
     changes = [plan_plays(a, b, tolerance, add, remove, echoes)]
     if two_way:
         changes.append(plan_plays(b, a, tolerance, add, remove, echoes))

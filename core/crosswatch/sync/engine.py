@@ -11,7 +11,7 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,16 +19,18 @@ import anyio
 import msgspec
 import structlog
 
+from crosswatch import journal
 from crosswatch.captures.context import CaptureContext
 from crosswatch.captures.create import write_captures
 from crosswatch.captures.format import ALL
-from crosswatch.events import SyncFinished, SyncStarting
+from crosswatch.events import SyncStarting
+from crosswatch.guard import Outcome
 from crosswatch.http import total_requests
 from crosswatch.model import Feature, Item, item_key
 from crosswatch.profiles import Profile, opened
 from crosswatch.provider import Provider, WriteResult, file_prefix
 from crosswatch.sync import baseline as baselines
-from crosswatch.sync.baseline import Baseline, Echo
+from crosswatch.sync.baseline import Baseline
 from crosswatch.sync.diff import Changes, FeaturePlan, Side, plan_feature
 from crosswatch.sync.guards import removal_refusal, shrink_refusal
 from crosswatch.sync.match import TitleIndex
@@ -97,6 +99,7 @@ class PairState:
     frozen: dict[Feature, dict[str, set[str]]] = field(default_factory=dict)  # side -> item keys frozen there
     fingerprints: dict[Feature, str] = field(default_factory=dict)  # of everything a plan is made from
     settled: set[Feature] = field(default_factory=set)  # same inputs as a run that had nothing to write
+    echoes: dict[Feature, list[journal.Echo]] = field(default_factory=dict)  # crosswatch's own "now" writes, both sides
 
 
 def _sides(pair: Pair) -> list[Profile]:
@@ -133,6 +136,7 @@ def make_plans(ctx: CaptureContext, pair: Pair, state: PairState, options: Optio
             remove=remove and not options.full,
             tolerance=settings.history_tolerance_s,
             baseline=stored,
+            echoes=state.echoes.get(feature),
         )
         _skip_frozen(plan.changes, state.frozen.get(feature, {}))
         sources = [a, b] if pair.two_way else [a]
@@ -183,7 +187,25 @@ async def read_state(ctx: CaptureContext, pair: Pair, providers: dict[str, Provi
         if plain and settled == state.fingerprints[feature]:
             state.settled.add(feature)
             continue
-        state.baselines[feature] = await anyio.to_thread.run_sync(baselines.load, ctx.state, pair.name, feature.value)
+        stored = await anyio.to_thread.run_sync(baselines.load, ctx.state, pair.name, feature.value)
+        state.baselines[feature] = stored
+        if feature == Feature.HISTORY:
+            recorded = [
+                await anyio.to_thread.run_sync(journal.load, ctx.state, p)
+                for p in _sides(pair)
+                if journal.records_now(p, feature)
+            ]
+            copy = stored.echoes if stored is not None else []
+            state.echoes[feature] = journal.merged(*recorded, copy)
+        if stored is None:
+            log.info(
+                "sync.first_run",
+                pair=pair.name,
+                feature=feature.value,
+                assumed="no baseline (a first run, or the file was deleted or damaged): nothing is removed, each side "
+                "written is captured first, and plays crosswatch wrote earlier are known from its journal",
+                journal_records=len(state.echoes.get(feature, [])),
+            )
     return state
 
 
@@ -251,25 +273,32 @@ async def apply(
         report.safety = await _safety(ctx, pair, state, todo)
     features = tuple(str(p.feature) for p in todo)
     targets = tuple(sorted({c.target for p in todo for c in p.changes if not c.empty}))
-    await ctx.publish(SyncStarting(pair.name, features, targets))
-    try:
+    profiles = {p.name: p for p in _sides(pair)}
+    pause = ctx.guarded(SyncStarting(pair.name, features, targets)) if targets else nullcontext(Outcome())
+    async with pause as outcome:
         for plan in report.plans:
             if plan.settled:
                 continue
             if plan.refused:
                 log.warning("sync.refused", pair=pair.name, feature=str(plan.feature), reason=plan.refused)
                 continue
+            writes = not all(c.empty for c in plan.changes)
+            if writes:  # what a settled run recorded no longer holds once a write may have landed
+                await anyio.to_thread.run_sync(baselines.settle, ctx.state, pair.name, plan.feature.value, "")
+            if plan.feature == Feature.HISTORY:
+                for name, profile in profiles.items():
+                    if journal.records_now(profile, plan.feature):
+                        read = state.reads[plan.feature][name]
+                        await anyio.to_thread.run_sync(journal.prune, ctx.state, profile, read)
             written = [
-                await _write(ctx, providers, plan.feature, c, report.tally(plan.feature, c.target))
+                await _write(ctx, providers, profiles, plan.feature, c, report.tally(plan.feature, c.target))
                 for c in plan.changes
             ]
-            base = _after(pair, plan, state, written)
+            base = await anyio.to_thread.run_sync(_after, ctx, pair, plan, state, written)
             await anyio.to_thread.run_sync(baselines.save, ctx.state, pair.name, plan.feature.value, base)
             fingerprint = await anyio.to_thread.run_sync(_settled_by, ctx, pair, plan, state, base, report)
             await anyio.to_thread.run_sync(baselines.settle, ctx.state, pair.name, plan.feature.value, fingerprint)
-    finally:
-        with anyio.CancelScope(shield=True):
-            await ctx.publish(SyncFinished(pair.name, ok=report.ok, features=features, targets=targets))
+        outcome.ok = report.ok
 
 
 def _settled_by(
@@ -321,10 +350,18 @@ class Written:
 
 
 async def _write(
-    ctx: CaptureContext, providers: dict[str, Provider], feature: Feature, changes: Changes, tally: Tally
+    ctx: CaptureContext,
+    providers: dict[str, Provider],
+    profiles: dict[str, Profile],
+    feature: Feature,
+    changes: Changes,
+    tally: Tally,
 ) -> Written:
     out = Written(changes, at=time.time())
     target = providers[changes.target]
+    if changes.add and journal.records_now(profiles[changes.target], feature):
+        # write-ahead: the plays are on record as crosswatch's before the first one is sent
+        out.at = await anyio.to_thread.run_sync(journal.record, ctx.state, profiles[changes.target], changes.add)
     updates = {id(i) for i in changes.update}
     for action, items, call in (
         ("removed", changes.remove, target.remove),
@@ -352,19 +389,21 @@ async def _write(
     return out
 
 
-def _after(pair: Pair, plan: FeaturePlan, state: PairState, written: list[Written]) -> Baseline:
-    """Each side as it stands after this run: what was read, with the writes that took."""
+def _after(ctx: CaptureContext, pair: Pair, plan: FeaturePlan, state: PairState, written: list[Written]) -> Baseline:
+    """Each side as it stands after this run: what was read, with the writes that took.
+
+    History keeps a copy of the sides' journals (crosswatch's own "now" writes), in case a
+    journal is ever damaged.
+    """
     old = state.baselines.get(plan.feature)
-    base = Baseline(echoes=list(old.echoes) if old is not None else [])
+    base = Baseline()
     for profile in _sides(pair):
         items = state.reads[plan.feature][profile.name]
         mine = [w for w in written if w.changes.target == profile.name]
         gone = {id(i) for w in mine for i in w.removed}
         came = [i for w in mine for i in w.added]
-        support = profile.support(plan.feature)
-        keeps = support is None or support.keeps_watched_at
-        if plan.feature == Feature.HISTORY and not keeps:
-            base.echoes += [Echo(side=profile.name, item=i, at=w.at) for w in mine for i in w.added]
+        if journal.records_now(profile, plan.feature):
+            base.echoes += journal.load(ctx.state, profile)
             came = []  # recorded at "now": the next read holds them with that date
         replaced = TitleIndex(came) if plan.feature != Feature.HISTORY and came else None
         kept = [i for i in items if id(i) not in gone and (replaced is None or i not in replaced)]
