@@ -48,7 +48,7 @@ class DaemonProcess:
                 self._cond.notify_all()
 
     def wait_for(
-        self, event: str, timeout: float = 10.0, where: Callable[[dict], bool] | None = None, after: int = 0
+        self, event: str, timeout: float = 30.0, where: Callable[[dict], bool] | None = None, after: int = 0
     ) -> dict[str, Any]:
         """The first log line (from index ``after``) with this event name; fails after ``timeout``."""
         deadline = time.monotonic() + timeout
@@ -77,7 +77,7 @@ class DaemonProcess:
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
 
-    def stop(self, timeout: float = 5.0) -> int:
+    def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM and wait; returns the exit code (kills and fails if it hangs)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -89,6 +89,15 @@ class DaemonProcess:
             raise AssertionError(f"daemon did not exit within {timeout}s of SIGTERM") from None
         finally:
             self._reader.join(2)
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 30.0, what: str = "the condition") -> None:
+    """Poll ``condition`` until it is true; fails after ``timeout`` (generous: a loaded machine is slow)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout}s for {what}")
+        time.sleep(0.02)
 
 
 def write_atomically(path: Path, text: str) -> None:

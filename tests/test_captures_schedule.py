@@ -118,7 +118,7 @@ def test_schedule_added_by_the_cli_fires_in_the_running_daemon_and_prunes_only_i
 
     daemon = DaemonProcess(home.folder)
     try:
-        daemon.wait_for("daemon.ready", timeout=20)
+        daemon.wait_for("daemon.ready", timeout=60)
         assert [j["job"] for j in daemon.health()["jobs"]] == ["capture:other"]
 
         # 1. added through the CLI while the daemon runs: the config watcher reloads it
@@ -129,7 +129,7 @@ def test_schedule_added_by_the_cli_fires_in_the_running_daemon_and_prunes_only_i
         )  # fmt: skip
         assert code == 0, err
         assert "added capture schedule 't'" in out
-        reloaded = daemon.wait_for("config.reloaded", timeout=15, after=mark)
+        reloaded = daemon.wait_for("config.reloaded", timeout=60, after=mark)
         assert reloaded["reason"] == "file changed" and "schedules.toml" in reloaded["changed"]
         nxt = daemon.wait_for("schedule.next", after=mark, where=lambda e: e["job"] == "capture:t")
         assert nxt["cron"] == "* * * * *"
@@ -137,9 +137,9 @@ def test_schedule_added_by_the_cli_fires_in_the_running_daemon_and_prunes_only_i
 
         # 2. it fires at the next minute boundary: an auto capture named after the schedule
         fired = daemon.wait_for("schedule.fired", timeout=70, after=mark, where=lambda e: e["job"] == "capture:t")
-        scheduled = daemon.wait_for("capture.scheduled", timeout=30, after=mark)
+        scheduled = daemon.wait_for("capture.scheduled", timeout=60, after=mark)
         assert scheduled["schedule"] == "t"
-        pruned = daemon.wait_for("capture.pruned", timeout=10, after=mark)
+        pruned = daemon.wait_for("capture.pruned", timeout=60, after=mark)
         after = home.files()  # at once: the next slot is a minute away
 
         new = scheduled["path"]
@@ -183,7 +183,7 @@ def test_schedule_added_by_the_cli_fires_in_the_running_daemon_and_prunes_only_i
         code, out, err = home.cli("capture", "schedule", "remove", "t")
         assert code == 0, err
         assert "captures it made are kept" in out
-        daemon.wait_for("config.reloaded", timeout=15, after=mark)
+        daemon.wait_for("config.reloaded", timeout=60, after=mark)
         assert [j["job"] for j in daemon.health()["jobs"]] == ["capture:other"]
         assert tomllib.loads((home.folder / "schedules.toml").read_text()) == {"captures": {"schedules": []}}
         assert set(after) <= home.files()

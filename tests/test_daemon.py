@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.daemon_proc import DaemonProcess, write_atomically
+from tests.daemon_proc import DaemonProcess, wait_until, write_atomically
 
 pytestmark = pytest.mark.slow
 
@@ -87,7 +87,7 @@ def test_live_reload_valid_broken_fixed_then_sigterm(tmp_path: Path, backend: st
         began = time.monotonic()
         code = daemon.stop()
     assert code == 0
-    assert time.monotonic() - began < 5
+    assert time.monotonic() - began < 20  # prompt: a hang is caught, a loaded machine is not
     daemon.wait_for("daemon.stopped")
     assert not [line for line in daemon.raw if "Traceback" in line]
 
@@ -110,20 +110,28 @@ def test_sd_notify_ready_watchdog_reloading_stopping(tmp_path: Path, backend: st
 
     reader = threading.Thread(target=collect, daemon=True)
     reader.start()
+
+    def heard() -> list[str]:
+        return [m.split("\n")[0] for m in list(messages)]
+
+    def ready_again() -> bool:
+        states = heard()
+        return "RELOADING=1" in states and "READY=1" in states[states.index("RELOADING=1") + 1 :]
+
     daemon = DaemonProcess(tmp_path, backend, env={"NOTIFY_SOCKET": str(notify_path), "WATCHDOG_USEC": "200000"})
     try:
         daemon.wait_for("daemon.ready")
-        time.sleep(0.5)
+        wait_until(lambda: heard().count("WATCHDOG=1") >= 3, what="three watchdog pings")
         daemon.signal(signal.SIGHUP)
         daemon.wait_for("config.unchanged")
-        time.sleep(0.2)
+        wait_until(ready_again, what="READY=1 after RELOADING=1")  # sent after the reload's log line
     finally:
         assert daemon.stop() == 0
-        time.sleep(0.2)
+        wait_until(lambda: "STOPPING=1" in heard(), what="STOPPING=1")  # the reader thread has it
         done.set()
         reader.join()
         server.close()
-    states = [m.split("\n")[0] for m in messages]
+    states = heard()
     assert states[0] == "READY=1"
     assert states.count("WATCHDOG=1") >= 3  # every 0.1 s for half the 0.2 s watchdog
     reload_at = states.index("RELOADING=1")
@@ -135,14 +143,14 @@ def test_sd_notify_ready_watchdog_reloading_stopping(tmp_path: Path, backend: st
 def test_invalid_config_at_start_exits_1_naming_the_fault(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text('[plex]\nrating_workers = "many"\n')
     daemon = DaemonProcess(tmp_path)
-    assert daemon.proc.wait(10) == 1
+    assert daemon.proc.wait(60) == 1
     invalid = daemon.wait_for("config.invalid")
     assert "config.toml:2: plex.rating_workers" in invalid["issue"]
 
 
 def test_missing_config_dir_exits_1(tmp_path: Path) -> None:
     daemon = DaemonProcess(tmp_path / "nope")
-    assert daemon.proc.wait(10) == 1
+    assert daemon.proc.wait(60) == 1
     assert "does not exist" in daemon.wait_for("config.invalid")["issue"]
 
 
@@ -154,7 +162,7 @@ def test_port_in_use_exits_1(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(f'[daemon]\nlisten = "127.0.0.1:{port}"\n')
     try:
         daemon = DaemonProcess(tmp_path)
-        assert daemon.proc.wait(10) == 1
+        assert daemon.proc.wait(60) == 1
         failed = daemon.wait_for("daemon.listen_failed")
         assert str(port) in failed["error"]
     finally:
@@ -237,18 +245,19 @@ def test_plugin_services_subscriptions_and_routes_follow_the_config(tmp_path: Pa
     daemon = DaemonProcess(tmp_path, backend)
     try:
         base = "http://" + daemon.wait_for("daemon.ready")["listen"]
-        deadline = time.monotonic() + 5
         beats = out / "beats"
-        while not (beats.exists() and beats.read_text()) and time.monotonic() < deadline:
-            time.sleep(0.05)  # the file exists a moment before its first line is written
+        # the file exists a moment before its first line is written
+        wait_until(lambda: beats.exists() and beats.read_text(), what="the first heartbeat")
         assert beats.read_text().startswith("runtime\n")
         assert httpx.get(base + "/runtime/ping").text == "pong"
 
         mark = daemon.mark()
         write_atomically(config, '[daemon]\nlisten = "127.0.0.1:0"\n[sync]\nhistory_tolerance_s = 60\n')
         daemon.wait_for("config.reloaded", after=mark)
-        time.sleep(0.2)
-        assert (out / "reloads").read_text().splitlines() == ["sync"]
+        reloads = out / "reloads"
+        # ConfigReloaded is published after the log line
+        wait_until(lambda: reloads.exists() and reloads.read_text(), what="the ConfigReloaded subscriber")
+        assert reloads.read_text().splitlines() == ["sync"]
 
         mark = daemon.mark()
         write_atomically(config, '[daemon]\nlisten = "127.0.0.1:0"\n[plugins]\ndisabled = ["runtime"]\n')

@@ -24,10 +24,13 @@ class Script:
     def __init__(self) -> None:
         self.plan: dict[str, list[tuple[int, dict[str, str]]]] = {}
         self.seen: list[tuple[str, str, float]] = []
+        self.hold: dict[str, anyio.Event] = {}  # a path answered only once its event is set
 
     async def __call__(self, scope, receive, send) -> None:
         request = Request(scope, receive)
         self.seen.append((request.method, request.url.path, time.monotonic()))
+        if request.url.path in self.hold:
+            await self.hold[request.url.path].wait()
         steps = self.plan.get(request.url.path) or []
         if steps:
             status, headers = steps.pop(0)
@@ -148,22 +151,50 @@ async def test_writes_are_paced() -> None:
 
 
 @pytest.mark.anyio
+async def test_a_write_held_back_by_a_busy_slot_does_not_take_the_next_ones_turn() -> None:
+    """The server counts a write when it arrives. A write that waited for a connection slot (reads
+    of a sync hold them all) or a slow connect after its turn came must still be a full pace
+    before the next write arrives, or Trakt answers the next one 429."""
+    script = Script()
+    script.hold["/slow"] = release = anyio.Event()
+    async with server(script) as url, httpx.AsyncClient() as client:
+        policy = fast_policy(write_interval=0.3, concurrency=1)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: policy.send(client, "GET", url + "/slow"))  # holds the only slot
+            with anyio.fail_after(30):
+                while not script.seen:
+                    await anyio.sleep(0.01)
+            for path in ("/w1", "/w2"):
+                tg.start_soon(lambda path=path: policy.send(client, "POST", url + path, json={}))
+            # the behaviour under test: the second write's turn comes while both wait for the slot
+            await anyio.sleep(0.5)
+            release.set()
+    writes = sorted(t for method, _, t in script.seen if method == "POST")
+    assert len(writes) == 2 and writes[1] - writes[0] >= 0.3
+
+
+@pytest.mark.anyio
 async def test_window_budget_holds_the_extra_call() -> None:
-    budget = WindowBudget(3, 0.4)
-    began = time.monotonic()
-    for _ in range(3):
+    budget = WindowBudget(3, 60)
+    with anyio.fail_after(30):  # the first three are not held (a held one would wait a minute)
+        for _ in range(3):
+            await budget.wait()
+    with anyio.move_on_after(0.3) as held:  # the fourth is (it would be let go a minute later)
         await budget.wait()
-    assert time.monotonic() - began < 0.1
+    assert held.cancelled_caught
+    budget = WindowBudget(1, 0.4)
+    began = time.monotonic()
     await budget.wait()
-    assert time.monotonic() - began >= 0.38
+    await budget.wait()
+    assert time.monotonic() - began >= 0.38  # let go once the first call left the window
 
 
 @pytest.mark.anyio
 async def test_pacer_push_back() -> None:
     pacer = Pacer(0.01)
     await pacer.wait()
+    began = time.monotonic()  # before the push back: a slow machine only adds to the wait
     pacer.push_back(0.3)
-    began = time.monotonic()
     await pacer.wait()
     assert time.monotonic() - began >= 0.28
 

@@ -94,11 +94,10 @@ async def test_watchlist_write_delay_spaces_the_writes(tmp_path: Path) -> None:
 @pytest.mark.anyio
 async def test_timeout_gives_a_clear_error_not_a_hang(tmp_path: Path) -> None:
     emu = PlexEmulator(seed=4, size=60)
-    emu.settings.update({"latency_ms": 3000})
+    emu.settings.update({"latency_ms": 60_000})
     async with serve_app(emu) as url:
         plex = _provider(url, tmp_path, emu.owner_token, timeout_s=0.3, max_retries=0)
-        began = time.monotonic()
-        with anyio.fail_after(5), pytest.raises(HttpError, match="(?i)timeout"):
+        # far sooner than the answer would come, however slow the machine
+        with anyio.fail_after(30), pytest.raises(HttpError, match="(?i)timeout"):
             await plex.read(Feature.RATINGS)
         await plex.aclose()
-    assert time.monotonic() - began < 2.5

@@ -39,7 +39,7 @@ def _job(job_id: str, cron: str, tz: str = "UTC") -> Job:
     return Job(job_id, "sync", job_id, cron, ZoneInfo(tz), {"pair": job_id})
 
 
-async def _until(predicate, timeout: float = 5.0) -> None:
+async def _until(predicate, timeout: float = 30.0) -> None:
     with anyio.fail_after(timeout):
         while not predicate():
             await anyio.sleep(0.005)

@@ -97,7 +97,7 @@ class Live:
         lines = filter(self.about(movie), self.daemon.events("scrobble.forwarded"))
         return [(line["action"], line.get("progress", line.get("rating"))) for line in lines]
 
-    def wait_forwarded(self, movie: Movie, action: str, after: int, timeout: float = 10.0) -> dict[str, Any]:
+    def wait_forwarded(self, movie: Movie, action: str, after: int, timeout: float = 60.0) -> dict[str, Any]:
         about = self.about(movie)
         return self.daemon.wait_for(
             "scrobble.forwarded", timeout, where=lambda e: about(e) and e["action"] == action, after=after
@@ -169,7 +169,7 @@ def watching(
     folder = tmp_path_factory.mktemp("watching") / "config"
     live = start_daemon(emulators, folder, request.param, {"watcher": {"enabled": True, "ratings": True}})
     try:
-        connected = live.daemon.wait_for("plex.watcher_connected", timeout=20)
+        connected = live.daemon.wait_for("plex.watcher_connected", timeout=60)
         assert connected["connects"] == 1
         yield live
     finally:
@@ -204,7 +204,7 @@ def cleared(watching: Live) -> Cleared:
     assert removed == rated
     assert live.emu.plex.state.users[owner].ratings == {}
     # every echo of the clear reaches the watcher and is dropped; then the pipeline is idle
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while live.scrobble_stats()["dropped_by_guard"].get("PLEX:ratings", 0) < removed:
         assert time.monotonic() < deadline, live.scrobble_stats()
         time.sleep(0.1)
@@ -255,7 +255,7 @@ class TestWatcher:
         mark = live.daemon.mark()
         reply = httpx.post(live.emu.plex_url + "/_emulator/websocket/drop", timeout=10)
         assert reply.json() == {"dropped": 1}
-        live.daemon.wait_for("plex.watcher_connected", timeout=15, after=mark)  # the second connect
+        live.daemon.wait_for("plex.watcher_connected", timeout=60, after=mark)  # the second connect
         live.play(movie, ["playing", "stopped"], 0.9)
         live.wait_forwarded(movie, "stop", mark)
         assert live.trakt_plays(movie) == 1
@@ -268,7 +268,7 @@ class TestWatcher:
         live = watching
         mark = live.daemon.mark()
         httpx.post(live.emu.plex_url + "/_emulator/websocket/drop", timeout=10)
-        again = live.daemon.wait_for("plex.watcher_connected", timeout=20, after=mark)
+        again = live.daemon.wait_for("plex.watcher_connected", timeout=60, after=mark)
         lines = live.daemon.lines[mark:]
         crashed = [e for e in lines if e["event"] == "service.crashed"]
         assert crashed == [], crashed[0]["error"]
@@ -306,7 +306,7 @@ class TestWatcher:
             before = live.scrobble_stats()
             live.rate(movie, 7)
             # handled once the router forwarded it, or skipped it (counted on the bus's dispatcher)
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 60
             while live.scrobble_stats() == before:
                 assert time.monotonic() < deadline, "the rating was neither forwarded nor skipped"
                 time.sleep(0.05)
@@ -354,7 +354,7 @@ def hooked(emulators: Emulators, tmp_path_factory: pytest.TempPathFactory) -> It
     }
     live = start_daemon(emulators, folder, "asyncio", scrobble)
     try:
-        ready = live.daemon.wait_for("daemon.ready", timeout=20)
+        ready = live.daemon.wait_for("daemon.ready", timeout=60)
         urls = {"urls": [f"http://{ready['listen']}/webhook/plex/{SECRET}"]}
         assert httpx.post(emulators.plex_url + "/_emulator/webhooks", json=urls, timeout=10).status_code == 200
         yield live
@@ -422,8 +422,8 @@ def test_clear_ratings_with_both_listeners_forwards_no_unrate(
     }
     live = start_daemon(emulators, folder, "asyncio", scrobble)
     try:
-        ready = live.daemon.wait_for("daemon.ready", timeout=20)
-        live.daemon.wait_for("plex.watcher_connected", timeout=20)
+        ready = live.daemon.wait_for("daemon.ready", timeout=60)
+        live.daemon.wait_for("plex.watcher_connected", timeout=60)
         urls = {"urls": [f"http://{ready['listen']}/webhook/plex/{SECRET}"]}
         assert httpx.post(emulators.plex_url + "/_emulator/webhooks", json=urls, timeout=10).status_code == 200
         owner = live.emu.plex.state.owner.id
@@ -436,7 +436,7 @@ def test_clear_ratings_with_both_listeners_forwards_no_unrate(
         assert done.returncode == 0, done.stderr
         assert live.emu.plex.state.users[owner].ratings == {}
         # each removal echoes twice, through the websocket and through a webhook: all dropped
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60
         while live.scrobble_stats()["dropped_by_guard"].get("PLEX:ratings", 0) < 2 * rated:
             assert time.monotonic() < deadline, live.scrobble_stats()
             time.sleep(0.1)

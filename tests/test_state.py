@@ -8,7 +8,7 @@ import stat
 import subprocess
 import sys
 import textwrap
-import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from crosswatch.state import (
     StateError,
     atomic_write_json,
 )
+from tests.daemon_proc import wait_until
 
 
 def mode_of(path: Path) -> int:
@@ -83,7 +84,7 @@ def test_write_json_creates_the_folder_when_needed(tmp_path: Path) -> None:
 
     state.write_json("plex_fallback_memo.json", {"a": 1})
 
-    assert state.read_json("plex_fallback_memo.json") == {"a": 1}
+    assert state.read_json("plex_fallback_memo.json", type=dict[str, int]) == {"a": 1}
     assert mode_of(state.path) == 0o700
 
 
@@ -137,7 +138,7 @@ def test_a_failing_write_keeps_the_old_content_and_leaves_no_temp_file(
 
     assert caught.value.errno == errno.ENOSPC
     assert path.read_bytes() == before
-    assert state.read_json("trakt_ratings.index.json")["version"] == 1
+    assert state.read_json("trakt_ratings.index.json", type=dict[str, Any])["version"] == 1
     assert leftovers(state.path, {path.name}) == []
 
 
@@ -147,10 +148,10 @@ def test_a_failing_update_keeps_the_old_content(tmp_path: Path, monkeypatch: pyt
     _write_half_then_fill_the_disk(monkeypatch)
 
     with pytest.raises(OSError):
-        state.update_json("counter.json", lambda c: {"n": c["n"] + 1})
+        state.update_json("counter.json", lambda c: {"n": c["n"] + 1}, type=dict[str, int])
     monkeypatch.undo()
 
-    assert state.read_json("counter.json") == {"n": 7}
+    assert state.read_json("counter.json", type=dict[str, int]) == {"n": 7}
     assert leftovers(state.path, {"counter.json", "counter.json.lock"}) == []
 
 
@@ -165,7 +166,7 @@ def test_a_corrupt_file_is_moved_aside_and_raised_never_reset(tmp_path: Path, co
     path.write_bytes(content)
 
     with pytest.raises(CorruptStateFile) as caught:
-        state.read_json("trakt_watchlist.shadow.json", default={"items": []})
+        state.read_json("trakt_watchlist.shadow.json", default={"items": []}, type=dict[str, list[Any]])
 
     err = caught.value
     assert str(path) in str(err)
@@ -184,7 +185,12 @@ def test_update_of_a_corrupt_file_raises_and_writes_nothing(tmp_path: Path) -> N
     calls: list[Any] = []
 
     with pytest.raises(CorruptStateFile) as caught:
-        state.update_json("plex_history.unresolved.json", lambda old: calls.append(old) or {"frozen": []}, default={})
+        state.update_json(
+            "plex_history.unresolved.json",
+            lambda old: calls.append(old) or {"frozen": []},
+            default={},
+            type=dict[str, Any],
+        )
 
     assert calls == []  # the update never saw a made-up empty state
     assert not path.exists()
@@ -198,7 +204,7 @@ def test_repeated_corruption_keeps_every_moved_copy(tmp_path: Path) -> None:
     for content in (b"{first", b"{second", b"{third"):
         state.file("memo.json").write_bytes(content)
         with pytest.raises(CorruptStateFile) as caught:
-            state.read_json("memo.json")
+            state.read_json("memo.json", type=dict[str, Any])
         moved.append(caught.value.moved_to)
 
     assert len(set(moved)) == 3
@@ -208,9 +214,9 @@ def test_repeated_corruption_keeps_every_moved_copy(tmp_path: Path) -> None:
 def test_missing_file_gives_the_default_or_an_error_naming_it(tmp_path: Path) -> None:
     state = StateDir(tmp_path)
 
-    assert state.read_json("nothing.json", default={"n": 0}) == {"n": 0}
+    assert state.read_json("nothing.json", default={"n": 0}, type=dict[str, int]) == {"n": 0}
     with pytest.raises(StateError) as caught:
-        state.read_json("nothing.json")
+        state.read_json("nothing.json", type=dict[str, int])
     assert str(state.file("nothing.json")) in str(caught.value)
     assert not state.remove("nothing.json")
     state.write_json("nothing.json", [])
@@ -254,6 +260,7 @@ WORKER = textwrap.dedent(
     from crosswatch.state import StateDir
 
     state, go = StateDir(sys.argv[1]), Path(sys.argv[2])
+    Path(sys.argv[2] + "-" + sys.argv[3]).touch()  # at the start line
     while not go.exists():
         time.sleep(0.002)
 
@@ -263,7 +270,7 @@ WORKER = textwrap.dedent(
         return {"n": seen + 1, "by": counter["by"] + [sys.argv[3]]}
 
     for _ in range(50):
-        state.update_json("counter.json", bump, default={"n": 0, "by": []})
+        state.update_json("counter.json", bump, default={"n": 0, "by": []}, type=dict)
     """
 )
 
@@ -276,13 +283,13 @@ def test_update_json_excludes_other_processes(tmp_path: Path) -> None:
         subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path), str(go), f"w{i}"], stderr=subprocess.PIPE)
         for i in range(4)
     ]
-    time.sleep(0.3)  # let them all reach the start line
+    wait_until(lambda: all(Path(f"{go}-w{i}").exists() for i in range(4)), what="every worker at the start line")
     go.touch()
     for proc in workers:
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err.decode()
 
-    final = state.read_json("counter.json")
+    final = state.read_json("counter.json", type=dict[str, Any])
     assert final["n"] == 4 * 50
     assert sorted(set(final["by"])) == ["w0", "w1", "w2", "w3"]
     assert all(final["by"].count(w) == 50 for w in ["w0", "w1", "w2", "w3"])
@@ -323,14 +330,16 @@ async def test_async_wrappers(tmp_path: Path) -> None:
 
     path = await state.awrite_json("progress.json", {"n": 0})
     assert path == state.file("progress.json") and mode_of(path) == 0o600
-    assert await state.aread_json("progress.json") == {"n": 0}
-    assert await state.aread_json("absent.json", default=None) is None
+    assert await state.aread_json("progress.json", type=dict[str, int]) == {"n": 0}
+    assert await state.aread_json("absent.json", default=None, type=dict[str, int]) is None
 
     async with anyio.create_task_group() as tg:
         for _ in range(20):
-            tg.start_soon(state.aupdate_json, "progress.json", lambda c: {"n": c["n"] + 1})
-    assert (await state.aread_json("progress.json"))["n"] == 20
+            tg.start_soon(
+                partial(state.aupdate_json, "progress.json", lambda c: {"n": c["n"] + 1}, type=dict[str, int])
+            )
+    assert (await state.aread_json("progress.json", type=dict[str, int]))["n"] == 20
 
     state.file("progress.json").write_bytes(b"{broken")
     with pytest.raises(CorruptStateFile):
-        await state.aread_json("progress.json")
+        await state.aread_json("progress.json", type=dict[str, int])

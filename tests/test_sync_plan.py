@@ -478,7 +478,7 @@ def test_echo_hides_only_its_own_title() -> None:
 
 def test_plan_feature_uses_the_baselines_echoes_for_history() -> None:
     echo = movie(imdb="tt1", watched_at=at(30))
-    base = Baseline(echoes=[Echo(side="PLEX", item=movie(imdb="tt1"), at=T0.timestamp())])
+    base = Baseline(sides={}, echoes=[Echo(side="PLEX", item=movie(imdb="tt1"), at=T0.timestamp())])
     a = Side(TRAKT, [movie(imdb="tt1", watched_at=at(-86_400))], [])
     b = Side(PLEX, [echo], [])
 
@@ -575,7 +575,7 @@ def test_two_way_history_removal_does_not_re_add_the_removed_play() -> None:
     b = Side(OTHER, [play], [play])
 
     changes = plan_feature(
-        Feature.HISTORY, a, b, two_way=True, add=True, remove=True, tolerance=TOL, baseline=Baseline()
+        Feature.HISTORY, a, b, two_way=True, add=True, remove=True, tolerance=TOL, baseline=Baseline(sides={})
     )
 
     assert one(changes, "TRAKT", "TRAKT.work").remove == [play]
@@ -639,7 +639,7 @@ def test_progress_is_never_removed() -> None:
     a, b = Side(PLEX, [], [gone]), Side(TRAKT, [gone], [gone])
 
     changes = plan_feature(
-        Feature.PROGRESS, a, b, two_way=False, add=True, remove=True, tolerance=TOL, baseline=Baseline()
+        Feature.PROGRESS, a, b, two_way=False, add=True, remove=True, tolerance=TOL, baseline=Baseline(sides={})
     )
 
     assert all(not c.remove for c in changes)

@@ -7,6 +7,7 @@ temporary folder.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +63,18 @@ def _sign_in(emu: TraktEmulator) -> None:
     trakt.init(client_id=emu.client_id, client_secret=emu.client_secret, store=True)
 
 
+def _counted(emu: TraktEmulator, request: str, at_least: int, timeout: float = 30.0) -> int:
+    """How often ``request`` was counted, once that is ``at_least`` (or ``timeout`` passed).
+
+    The emulator's thread counts a request after sending its answer, so the client may be on
+    to its next line before the count of the request it was answered for is there.
+    """
+    deadline = time.monotonic() + timeout
+    while emu.stats.requests.get(request, 0) < at_least and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return emu.stats.requests.get(request, 0)
+
+
 def _movie(emu: TraktEmulator, index: int) -> Movie:
     m = emu.catalog.movies[index]
     return Movie(m.title, year=m.year, ids={"trakt": m.trakt, "slug": m.slug, "imdb": m.imdb, "tmdb": m.tmdb})
@@ -70,7 +83,7 @@ def _movie(emu: TraktEmulator, index: int) -> Movie:
 def test_device_sign_in_and_settings(emulator: TraktEmulator, capsys: pytest.CaptureFixture[str]) -> None:
     _sign_in(emulator)
     assert "Your user code is" in capsys.readouterr().out
-    assert emulator.stats.requests["POST /oauth/device/token"] == 3  # 2 pending, then approved
+    assert _counted(emulator, "POST /oauth/device/token", 3) == 3  # 2 pending, then approved
     assert Path(trakt.core.CONFIG_PATH).exists()
     settings = get_user_settings()
     assert settings["user"]["username"] == emulator.user["username"]
@@ -142,6 +155,5 @@ def test_expiring_tokens_are_refreshed_once_each(emulator: TraktEmulator) -> Non
     _sign_in(emulator)
     get_user_settings()
     get_user_settings()
-    refreshes = emulator.stats.requests.get("POST /oauth/token", 0)
-    assert refreshes >= 1
+    assert _counted(emulator, "POST /oauth/token", 1) >= 1
     assert emulator.stats.statuses.get("400", 0) == 2  # only the two "pending" polls: no refresh was refused

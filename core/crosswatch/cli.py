@@ -106,13 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every failure ends as lines on stderr and exit 1 (see :mod:`crosswatch.errors`)."""
     args = build_parser().parse_args(argv)
     key = tuple(p for p in (args.command, getattr(args, "action", None), getattr(args, "sub", None)) if p)
     module_name, func_name = COMMANDS[key].split(":")
-    module = importlib.import_module(f"crosswatch.commands.{module_name}")
+    from crosswatch.commands.common import report
     from crosswatch.commands.stopping import Interrupted
 
     try:
+        module = importlib.import_module(f"crosswatch.commands.{module_name}")
         return int(getattr(module, func_name)(args) or 0)
     except Interrupted as exc:
         print(f"crosswatch: {exc}", file=sys.stderr)
@@ -122,3 +124,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         sys.stderr.close()
         return 1
+    except Exception as exc:
+        return report(exc, verbose=args.verbose)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from cronsim import CronSim, CronSimError
 
+from crosswatch.errors import CrosswatchError
+
 ALIASES = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
@@ -20,13 +22,23 @@ ALIASES = {
 }
 
 
-class CronError(ValueError):
+class CronError(CrosswatchError, ValueError):
     """An expression that can never fire or does not parse."""
+
+
+FIELDS = "minute hour day-of-month month day-of-week"
 
 
 def parse_cron(expr: str) -> str:
     """Return the 5-field form of ``expr``; raise CronError if it is invalid."""
     expr = ALIASES.get(expr.strip().lower(), expr.strip())
+    if expr.startswith("@"):
+        raise CronError(f"unknown alias; use one of {', '.join(ALIASES)}")
+    count = len(expr.split())
+    if count != 5:
+        # cronsim reads a 6th field as seconds (the job would run every second): never accept one
+        extra = " (a seconds or year field is not supported)" if count > 5 else ""
+        raise CronError(f"expected 5 fields ({FIELDS}) or an @ alias, got {count}{extra}")
     try:
         CronSim(expr, datetime(2000, 1, 1, tzinfo=zoneinfo.ZoneInfo("UTC")))
     except CronSimError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from crosswatch.config import (
     load_config,
 )
 from crosswatch.events import ConfigRejected, ConfigReloaded, ScheduleFired
-from crosswatch.guard import DAEMON_FILE, DaemonLock, announce, guard_route, reannounce, retire
+from crosswatch.guard import DAEMON_FILE, DaemonLock, announce, guard_route, job_route, reannounce, retire
 from crosswatch.plugins import PluginHost, peek_disabled
 from crosswatch.scheduler import Scheduler, jobs_from_config
 from crosswatch.scrobble.router import ScrobbleRouter
@@ -68,6 +69,9 @@ class Daemon:
         self._jobs: dict[str, Any] = {}  # schedule kind -> its handler
         self.scrobbles: ScrobbleRouter | None = None
         self._announced: tuple[str | None, str] | None = None  # daemon.json's url and token
+        self.early_signals: list[int] = []  # SIGTERM/SIGINT noted before the event loop ran
+        self._serving = False
+        self._sock: Any = None
 
     # -- start ---------------------------------------------------------------------------
 
@@ -93,7 +97,6 @@ class Daemon:
     async def run(self) -> int:
         """Serve until SIGTERM/SIGINT; returns the exit code."""
         config = self.config or self.prepare()
-        backend = _backend()
         self.bus = EventBus(config.daemon.event_buffer)
         self.scheduler = Scheduler(self.bus)
         self._reload_lock = anyio.Lock()
@@ -102,60 +105,72 @@ class Daemon:
         self._web_done = anyio.Event()
         self.bus.subscribe(ScheduleFired, self._job)
         self.scrobbles = ScrobbleRouter(self.host.providers, self._current, self.state, self.bus)
+        lock = DaemonLock(self.state)
+        self._sock = None
+        code = 0
+        # first of all, and until the very end: a SIGTERM, SIGINT or SIGHUP is handled, never fatal
+        # (a second SIGTERM while stopping included)
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            try:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._handle_signals, signals, tg.cancel_scope)
+                    code = await self._start(tg, config, lock)
+                    if code:
+                        tg.cancel_scope.cancel()
+            finally:
+                if self._sock is not None:
+                    self._sock.close()
+                if self._announced is not None:
+                    retire(self.state)
+                lock.release()
+                self.notifier.close()
+            log.info("daemon.stopped", uptime_s=round(time.monotonic() - self.started, 1))
+        return code
+
+    async def _start(self, tg: anyio.abc.TaskGroup, config: Config, lock: DaemonLock) -> int:
+        """Bind, take the config directory, announce, start every service, say READY; an exit code on failure."""
+        assert self.bus and self.scheduler and self.scrobbles and self._web_done
         try:
-            sock = bind_socket(config.daemon.listen) if config.daemon.listen else None
+            sock = self._sock = bind_socket(config.daemon.listen) if config.daemon.listen else None
         except OSError as exc:
             log.error("daemon.listen_failed", error=exc.strerror, hint='set daemon.listen, or "" to turn it off')
             return 1
         address = _address(sock)
         url = f"http://{address}" if address else None
-        lock = DaemonLock(self.state)
         try:
             await anyio.to_thread.run_sync(lock.acquire)
         except StateError as exc:
             log.error("daemon.already_running", error=str(exc))
-            if sock is not None:
-                sock.close()
             return 1
         token = await anyio.to_thread.run_sync(announce, self.state, url)
         self._announced = (url, token)
-        self.web = WebApp(self.health, core=[guard_route(self.bus, token)])
-        try:
-            async with anyio.create_task_group() as tg:
-                # first of all: a SIGTERM or SIGHUP from here on is handled, never fatal
-                await tg.start(self._handle_signals, tg.cancel_scope)
-                self.supervisor = ServiceSupervisor(tg)
-                tg.start_soon(self.bus.run)
-                tg.start_soon(self.scrobbles.run)
-                tg.start_soon(self.scrobbles.guard.run)
-                await tg.start(self.scheduler.run)
-                self._apply(config, previous=None, enabled=self.host.loaded())
-                if sock is not None:
-                    tg.start_soon(self._serve_web, sock)
-                else:
-                    self._web_done.set()
-                if config.daemon.watch_config:
-                    tg.start_soon(self._watch_config)
-                if self.notifier.watchdog_interval:
-                    tg.start_soon(self._watchdog)
-                self.notifier.ready(f"serving; {len(self.scheduler.next_runs())} jobs")
-                log.info(
-                    "daemon.ready",
-                    version=__version__,
-                    backend=backend,
-                    pid=os.getpid(),
-                    config_dir=str(self.config_dir),
-                    listen=_address(sock),
-                    plugins=self.host.loaded(),
-                    startup_ms=round((time.monotonic() - self.started) * 1000, 1),
-                )
-        finally:
-            if sock is not None:
-                sock.close()
-            retire(self.state)
-            lock.release()
-            self.notifier.close()
-        log.info("daemon.stopped", uptime_s=round(time.monotonic() - self.started, 1))
+        self.web = WebApp(self.health, core=[guard_route(self.bus, token), job_route(self.scheduler.trigger, token)])
+        self.supervisor = ServiceSupervisor(tg)
+        tg.start_soon(self.bus.run)
+        tg.start_soon(self.scrobbles.run)
+        tg.start_soon(self.scrobbles.guard.run)
+        await tg.start(self.scheduler.run)
+        self._apply(config, previous=None, enabled=self.host.loaded())
+        if sock is not None:
+            self._serving = True
+            tg.start_soon(self._serve_web, sock)
+        else:
+            self._web_done.set()
+        if config.daemon.watch_config:
+            tg.start_soon(self._watch_config)
+        if self.notifier.watchdog_interval:
+            tg.start_soon(self._watchdog)
+        self.notifier.ready(f"serving; {len(self.scheduler.next_runs())} jobs")
+        log.info(
+            "daemon.ready",
+            version=__version__,
+            backend=_backend(),
+            pid=os.getpid(),
+            config_dir=str(self.config_dir),
+            listen=address,
+            plugins=self.host.loaded(),
+            startup_ms=round((time.monotonic() - self.started) * 1000, 1),
+        )
         return 0
 
     def _apply(self, config: Config, previous: Config | None, enabled: list[str]) -> None:
@@ -224,11 +239,13 @@ class Daemon:
         assert self.bus and self.supervisor
         previous = self.config
         try:
-            config = await anyio.to_thread.run_sync(load_config, self.config_dir, self.host.sections())
+            config = await anyio.to_thread.run_sync(load_config, self.config_dir, self.host.sections(), previous)
             off, on = self.host.set_disabled(config.plugins.disabled)
             if on:  # newly enabled plugins bring sections: validate again with them
                 try:
-                    config = await anyio.to_thread.run_sync(load_config, self.config_dir, self.host.sections())
+                    config = await anyio.to_thread.run_sync(
+                        load_config, self.config_dir, self.host.sections(), previous
+                    )
                 except ConfigError:
                     self.host.set_disabled(previous.plugins.disabled if previous else ())
                     raise
@@ -291,19 +308,19 @@ class Daemon:
 
     # -- signals, watchdog, health -------------------------------------------------------
 
-    async def _handle_signals(
-        self, scope: anyio.CancelScope, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-    ) -> None:
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
-            task_status.started()
-            async for signum in signals:
-                if signum == signal.SIGHUP:
-                    log.info("daemon.sighup")
-                    await self.reload("SIGHUP")
-                    continue
-                log.info("daemon.stopping", signal=signal.Signals(signum).name)
-                await self.stop(scope)
-                return
+    async def _handle_signals(self, signals: AsyncIterator[int], scope: anyio.CancelScope) -> None:
+        if self.early_signals:  # came while the process was starting (see commands.run)
+            log.info("daemon.stopping", signal=signal.Signals(self.early_signals[0]).name, during="start-up")
+            await self.stop(scope)
+            return
+        async for signum in signals:
+            if signum == signal.SIGHUP:
+                log.info("daemon.sighup")
+                await self.reload("SIGHUP")
+                continue
+            log.info("daemon.stopping", signal=signal.Signals(signum).name)
+            await self.stop(scope)
+            return
 
     async def stop(self, scope: anyio.CancelScope) -> None:
         """Let the HTTP endpoint finish its requests, then cancel everything else."""
@@ -311,8 +328,9 @@ class Daemon:
         self.notifier.stopping()
         self._watch_stop.set()  # lets the file watcher's thread return at once
         self._stopping.set()
-        with anyio.move_on_after(self.config.daemon.shutdown_timeout_s):
-            await self._web_done.wait()
+        if self._serving:
+            with anyio.move_on_after(self.config.daemon.shutdown_timeout_s):
+                await self._web_done.wait()
         scope.cancel()
 
     async def _serve_web(self, sock: Any) -> None:

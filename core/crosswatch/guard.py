@@ -30,7 +30,7 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +43,7 @@ from starlette.routing import Route
 
 from crosswatch.bus import EventBus, PublishError
 from crosswatch.config import Config
+from crosswatch.errors import CrosswatchError
 from crosswatch.events import (
     Event,
     LeaseRenewed,
@@ -77,7 +78,7 @@ EVENTS: dict[str, type[Event]] = {
 MAX_BODY = 64 * 1024
 
 
-class GuardError(Exception):
+class GuardError(CrosswatchError):
     """The running daemon did not confirm that its listeners acted on a guard event."""
 
 
@@ -165,12 +166,35 @@ def retire(state: StateDir) -> None:
             state.remove(DAEMON_FILE)
 
 
+def _authorised(request: Request, token: str) -> bool:
+    given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    return hmac.compare_digest(given.encode(), token.encode())
+
+
+def job_route(trigger: Callable[[str], bool], token: str) -> Route:
+    """``POST /jobs/{job}/run``: run a scheduled job now (a pair's sync, a capture schedule).
+
+    Answers 202 once the job started, 409 when it is running already or unknown; the same
+    token as ``/guard`` (from ``daemon.json``).
+    """
+
+    async def run_job(request: Request) -> JSONResponse:
+        if not _authorised(request, token):
+            return JSONResponse({"error": "wrong or missing token"}, status_code=403)
+        job = request.path_params["job"]
+        if not trigger(job):
+            return JSONResponse({"error": f"no job {job!r}, or it is running already"}, status_code=409)
+        log.info("job.triggered", job=job)
+        return JSONResponse({"started": job}, status_code=202)
+
+    return Route("/jobs/{job}/run", run_job, methods=["POST"])
+
+
 def guard_route(bus: EventBus, token: str) -> Route:
     """``POST /guard``: publish one guard event on the daemon's bus and wait for its subscribers."""
 
     async def guard(request: Request) -> JSONResponse:
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), token.encode()):
+        if not _authorised(request, token):
             return JSONResponse({"error": "wrong or missing token"}, status_code=403)
         try:
             body = await _body(request)
@@ -297,6 +321,10 @@ class DaemonGuard:
                 f"cannot be told to pause its listeners before {what}; stop it or set daemon.listen"
             )
         return found
+
+    def check(self, what: str = "writing") -> None:
+        """GuardError now, before anything is read or written, when a running daemon cannot be told."""
+        self._daemon(what)
 
     async def _post(self, reach: _Reach, event: Event, timeout: float) -> None:
         """Send one event; GuardError unless the daemon confirms it within ``timeout``."""

@@ -13,7 +13,8 @@ import json
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -24,6 +25,7 @@ import httpx
 import structlog
 
 from crosswatch.crashpoints import crash_point
+from crosswatch.errors import CrosswatchError
 
 log = structlog.get_logger("crosswatch.http")
 T = TypeVar("T")
@@ -34,7 +36,7 @@ RETRY_SAFE = frozenset({429})
 RETRY_UNSURE = frozenset({500, 502, 503, 504, 520, 521, 522, 524})
 
 
-class HttpError(Exception):
+class HttpError(CrosswatchError):
     """A request failed for good; the message says what and where."""
 
     def __init__(self, message: str, response: httpx.Response | None = None) -> None:
@@ -84,7 +86,12 @@ class LoopBound:
 
 
 class Pacer:
-    """At most one call per ``interval`` seconds (Trakt: one write per second)."""
+    """At most one call per ``interval`` seconds (Trakt: one write per second).
+
+    The server counts a call when it arrives, which only its answer bounds: a call held back
+    after its turn came (no free connection slot, a slow connect) would arrive closer than
+    ``interval`` to the next one. So calls go one at a time, ``interval`` after the last answer.
+    """
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
@@ -92,13 +99,24 @@ class Pacer:
         self._lock = LoopBound(anyio.Lock)
 
     async def wait(self) -> None:
+        """Wait for a turn (a call with nothing to hold it back once the turn came)."""
+        async with self.turn():
+            pass
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Hold the turn for one call: the next one goes ``interval`` after this block ends."""
         if self.interval <= 0:
+            yield
             return
         async with self._lock.get():
             now = time.monotonic()
             if self._next > now:
                 await anyio.sleep(self._next - now)
-            self._next = max(now, self._next) + self.interval
+            try:
+                yield
+            finally:
+                self._next = max(self._next, time.monotonic() + self.interval)
 
     def push_back(self, seconds: float) -> None:
         """The server asked us to wait: no call before ``seconds`` from now."""
@@ -189,25 +207,28 @@ class HttpPolicy:
         *,
         scope: str = "",
         idempotent: bool | None = None,
+        write: bool | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
         """Send with retries; returns the final response (any status but the retried ones).
 
         ``idempotent`` defaults to True for GET/PUT/DELETE and False for POST. A
         non-idempotent request is retried only on statuses that say it was not applied.
+        ``write`` defaults to "not a GET" (Plex marks a play watched with a GET: say so).
         """
         method = method.upper()
         if idempotent is None:
             idempotent = method != "POST"
-        is_write = method != "GET"
+        is_write = method != "GET" if write is None else write
         attempt = 0
         while True:
             slots = self._slots()
-            await (self.writes.wait() if is_write else self.reads.wait())
+            if not is_write:
+                await self.reads.wait()
             self.stats.requests += 1
             self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
             try:
-                async with slots:
+                async with self.writes.turn() if is_write else nullcontext(), slots:
                     if is_write:
                         crash_point("http.write.before", f"{self.name} {method} {_path(url)}")
                     response = await client.request(method, url, **kwargs)

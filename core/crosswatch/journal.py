@@ -26,7 +26,7 @@ from crosswatch.crashpoints import crash_point
 from crosswatch.model import Feature, Item, epoch_seconds
 from crosswatch.profiles import Profile
 from crosswatch.provider import file_prefix
-from crosswatch.state import CorruptStateFile, StateDir
+from crosswatch.state import StateDir
 from crosswatch.sync.match import TitleIndex
 
 log = structlog.get_logger("crosswatch.journal")
@@ -62,17 +62,12 @@ def records_now(profile: Profile, feature: Feature) -> bool:
 
 def load(state: StateDir, profile: Profile) -> list[Echo]:
     """The recorded writes to ``profile`` (a damaged journal is moved aside, reported, and read as empty)."""
-    try:
-        found = state.read_json(file_name(profile), JournalFile(), type=JournalFile)
-    except CorruptStateFile as exc:
-        log.error(
-            "journal.damaged",
-            file=str(exc.path),
-            moved_to=str(exc.moved_to),
-            reason=exc.reason,
-            hint="plays crosswatch wrote to this profile are now known only from the pairs' baselines",
-        )
-        return []
+    found = state.read_json_or_default(
+        file_name(profile),
+        JournalFile(),
+        type=JournalFile,
+        instead="the plays crosswatch wrote there are now known only from the pairs' baselines",
+    )
     return list(found.echoes)
 
 

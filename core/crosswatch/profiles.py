@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from crosswatch.config import Config
+from crosswatch.errors import CrosswatchError
 from crosswatch.model import Feature
 from crosswatch.provider import FeatureSupport, Provider, ProviderContext, ProviderRegistry, ProviderSpec
 from crosswatch.state import StateDir
 
 
-class ProfileError(Exception):
+class ProfileError(CrosswatchError):
     """A provider or profile that does not exist, or cannot do what was asked."""
 
 

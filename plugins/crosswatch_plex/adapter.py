@@ -110,6 +110,7 @@ class PlexProvider:
     async def add(self, feature: Feature, items: Sequence[Item]) -> WriteResult:
         feature = Feature(feature)
         todo, frozen = await anyio.to_thread.run_sync(self.unresolved.split, str(feature), items)
+        await self._before_writing(feature, todo)
         if feature == Feature.WATCHLIST:
             result = await self.writer.watchlist(todo, remove=False)
         elif feature == Feature.RATINGS:
@@ -124,6 +125,7 @@ class PlexProvider:
         feature = Feature(feature)
         if feature == Feature.PROGRESS:
             return WriteResult(failed=[(i, "Plex cannot clear a resume position") for i in items])
+        await self._before_writing(feature, items)
         if feature == Feature.WATCHLIST:
             result = await self.writer.watchlist(items, remove=True)
         elif feature == Feature.RATINGS:
@@ -151,10 +153,16 @@ class PlexProvider:
             for key, reason in failed:
                 log.warning("plex.unwatch_failed", scope="PLEX:history", ratingKey=key, error=reason)
 
-    async def _finish(self, feature: Feature, result: WriteResult, frozen: list[Item]) -> WriteResult:
-        if feature != Feature.PROGRESS and (result.ok or result.failed):
-            # two changes in one second can leave a probe's fingerprint unchanged: read in full next time
+    async def _before_writing(self, feature: Feature, items: Sequence[Item]) -> None:
+        """Drop the feature's read cache before the first write (never after: a crash may come between).
+
+        Two changes in one second can leave a probe's fingerprint unchanged, so after
+        crosswatch's own writes the next read is a full one.
+        """
+        if feature != Feature.PROGRESS and items:
             await self._cache(feature).forget()
+
+    async def _finish(self, feature: Feature, result: WriteResult, frozen: list[Item]) -> WriteResult:
         if result.unresolved:
             await anyio.to_thread.run_sync(self.unresolved.freeze, str(feature), result.unresolved)
         result.unresolved.extend((i, "frozen earlier (crosswatch unresolved list)") for i in frozen)

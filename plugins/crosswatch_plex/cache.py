@@ -19,7 +19,7 @@ import anyio
 import msgspec
 
 from crosswatch.model import Item
-from crosswatch.state import CorruptStateFile, StateDir
+from crosswatch.state import StateDir
 from crosswatch_plex.client import PlexClient, listing_page
 
 MAX_AGE_S = 6 * 3600
@@ -37,8 +37,10 @@ class Entry(msgspec.Struct, kw_only=True):
 
 
 class CacheFile(msgspec.Struct, kw_only=True):
-    version: int = VERSION
-    settings: str = ""
+    """``plex_<feature>.index.json``: the cached listings, with the cache's version and settings digest."""
+
+    version: int
+    settings: str
     entries: dict[str, Entry] = {}
 
 
@@ -68,14 +70,14 @@ class ReadCache:
 
     async def _load(self) -> CacheFile:
         if self._file is None:
-            try:
-                loaded = await anyio.to_thread.run_sync(
-                    lambda: self.state.read_json(self.name, CacheFile(), type=CacheFile)
+            fresh = CacheFile(version=VERSION, settings=self.settings)
+            loaded = await anyio.to_thread.run_sync(
+                lambda: self.state.read_json_or_default(
+                    self.name, fresh, type=CacheFile, instead="it is only a cache: Plex is read in full"
                 )
-            except CorruptStateFile:
-                loaded = CacheFile()  # a damaged cache (moved aside) is only a cache: read in full
+            )
             if loaded.version != VERSION or loaded.settings != self.settings:
-                loaded = CacheFile(settings=self.settings)
+                loaded = fresh
             self._file = loaded
         return self._file
 

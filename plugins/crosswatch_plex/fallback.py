@@ -23,6 +23,9 @@ from crosswatch_plex.mapping import metadata_items
 
 log = structlog.get_logger("crosswatch.plex")
 
+#: ``plex_fallback_memo.json``: a plex:// guid or ``kind:title:year`` -> the ids found ({} for none)
+Memo = dict[str, dict[str, str]]
+
 
 class FallbackResolver:
     """Ids for items the server could not give, memoised per guid or title+year."""
@@ -31,12 +34,16 @@ class FallbackResolver:
         self.client = client
         self.state = state
         self.name = f"{prefix}_fallback_memo.json"
-        self._memo: dict[str, dict[str, str]] | None = None
+        self._memo: Memo | None = None
         self.lookups = 0
 
-    async def _load(self) -> dict[str, dict[str, str]]:
+    async def _load(self) -> Memo:
         if self._memo is None:
-            self._memo = await anyio.to_thread.run_sync(lambda: self.state.read_json(self.name, {}))
+            self._memo = await anyio.to_thread.run_sync(
+                lambda: self.state.read_json_or_default(
+                    self.name, {}, type=Memo, instead="its items are looked up again (and memoised afresh)"
+                )
+            )
         return self._memo
 
     async def save(self) -> None:

@@ -28,6 +28,12 @@ class PlexAccount(msgspec.Struct, kw_only=True):
     server_token: str = ""
 
 
+class ClientFile(msgspec.Struct, kw_only=True):
+    """``plex.client.json``: this install's ``X-Plex-Client-Identifier``."""
+
+    client_id: str
+
+
 class PlexIdentity:
     """The client identifier (kept for ever, as Plex lists it as a device) and the account token."""
 
@@ -40,10 +46,13 @@ class PlexIdentity:
     def client_id(self) -> str:
         """This install's ``X-Plex-Client-Identifier``, created once."""
 
-        def ensure(current: dict | None) -> dict:
-            return current if current and current.get("client_id") else {"client_id": f"crosswatch-{uuid.uuid4()}"}
+        def ensure(current: ClientFile | None) -> ClientFile:
+            return current if current and current.client_id else ClientFile(client_id=f"crosswatch-{uuid.uuid4()}")
 
-        return self.state.update_json(self.client_file, ensure, None)["client_id"]
+        kept = self.state.update_json_or_default(
+            self.client_file, ensure, None, type=ClientFile, instead="Plex will list crosswatch as a new device"
+        )
+        return kept.client_id
 
     def headers(self, client_id: str, token: str | None = None) -> dict[str, str]:
         headers = {
@@ -58,7 +67,9 @@ class PlexIdentity:
         return headers
 
     def load(self) -> PlexAccount | None:
-        account = self.state.read_json(self.token_file, None, type=PlexAccount | None)
+        account = self.state.read_json_or_default(
+            self.token_file, None, type=PlexAccount, instead="Plex is not signed in without it"
+        )
         if account is not None:
             register_secret(account.token)
             register_secret(account.server_token)

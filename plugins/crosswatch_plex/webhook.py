@@ -5,8 +5,9 @@ Plex (a Plex Pass feature) posts ``multipart/form-data`` with the event as JSON 
 ``scrobble`` become ``PlaybackObserved`` and ``media.rate`` a ``RatingObserved``, handed to
 the bus at once (``emit``): the endpoint answers in well under a millisecond of work and
 never waits for Trakt. A wrong secret gets 403 (logged once per source address), a body
-over ``scrobble.webhook.max_body_kb`` 413, a payload that is not JSON or has no
-``Metadata`` 400.
+over ``scrobble.webhook.max_body_kb`` 413, a payload that is not JSON (or is nested deeper
+than a decoder recurses) or has no ``Metadata`` 400. A client that hangs up before its body
+is in is one info line: nothing was received, nothing is answered.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import msgspec
 import structlog
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -65,10 +66,17 @@ class Webhook:
         if declared.isdigit() and int(declared) > limit:
             return JSONResponse({"error": f"body over {settings.max_body_kb} KB"}, status_code=413)
         body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                return JSONResponse({"error": f"body over {settings.max_body_kb} KB"}, status_code=413)
+        try:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    return JSONResponse({"error": f"body over {settings.max_body_kb} KB"}, status_code=413)
+        except ClientDisconnect:
+            # not the daemon's fault, and not worth more than a line: the answer has no reader
+            expected = int(declared) if declared.isdigit() else None
+            source = request.client.host if request.client else "?"
+            log.info("plex.webhook_incomplete", source=source, received=len(body), expected=expected)
+            return Response(status_code=400)
         try:
             payload = _payload(request, body)
         except ValueError as exc:
@@ -97,6 +105,8 @@ def _payload(request: Request, body: bytes) -> dict[str, Any]:
         payload = msgspec.json.decode(raw)
     except msgspec.DecodeError:
         raise ValueError("the payload is not JSON") from None
+    except RecursionError:
+        raise ValueError("the payload is nested too deeply to be one Plex sends") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("Metadata"), dict):
         raise ValueError("the payload has no Metadata")
     return payload

@@ -69,12 +69,26 @@ class PlexWriter:
         self._watchlist_index: LibraryIndex | None = None  # every movie and show, for the PMS fallback
 
     async def _call(
-        self, method: str, path: str, params: dict[str, Any], *, base: str | None = None, scope: str
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any],
+        *,
+        base: str | None = None,
+        scope: str,
+        idempotent: bool = True,
     ) -> int:
         url = (base or self.client.settings.url).rstrip("/") + path
         headers = await self.client.server_headers() if base is None else None
         response = await self.client.policy.send(
-            await self.client.http(), method, url, params=params, headers=headers, scope=scope, idempotent=True
+            await self.client.http(),
+            method,
+            url,
+            params=params,
+            headers=headers,
+            scope=scope,
+            idempotent=idempotent,
+            write=True,
         )
         if response.status_code == 401:
             self.client.check(response, f"{method} {path}")
@@ -120,11 +134,15 @@ class PlexWriter:
         return await self._each(Feature.RATINGS, items, act)
 
     async def mark_watched(self, items: Sequence[Item]) -> WriteResult:
-        """Add = mark watched: Plex records the play at "now", whatever ``watched_at`` says."""
+        """Add = mark watched: Plex records the play at "now", whatever ``watched_at`` says.
+
+        Each scrobble Plex applies is one more play: one whose outcome is unknown (a 5xx, a
+        dropped answer) is never sent again here; it fails, and the next run reads whether it took.
+        """
 
         async def act(rating_key: str, item: Item) -> int:
             params = {"key": rating_key, "identifier": IDENTIFIER}
-            return await self._call("GET", "/:/scrobble", params, scope="PLEX:history")
+            return await self._call("GET", "/:/scrobble", params, scope="PLEX:history", idempotent=False)
 
         return await self._each(Feature.HISTORY, items, act)
 

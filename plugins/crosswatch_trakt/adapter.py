@@ -46,7 +46,7 @@ class TraktProvider:
             result.unresolved.extend((i, "frozen earlier (crosswatch unresolved list)") for i in frozen)
             return result
         result = await self.writer.add(feature, items)
-        await self.reader.settle(feature, result.ok, [])
+        await self._settle(feature, result, added=True)
         return result
 
     async def remove(self, feature: Feature, items: Sequence[Item]) -> WriteResult:
@@ -54,8 +54,15 @@ class TraktProvider:
         if feature == Feature.PROGRESS:
             return await self.writer.remove_progress(items)
         result = await self.writer.remove(feature, items)
-        await self.reader.settle(feature, [], result.ok)
+        await self._settle(feature, result, added=False)
         return result
+
+    async def _settle(self, feature: Feature, result: WriteResult, *, added: bool) -> None:
+        """Carry the writes into the index, unless one failed: Trakt may hold what it reported not done."""
+        if result.failed:
+            self.reader.distrust(feature)
+            return
+        await self.reader.settle(feature, result.ok if added else [], [] if added else result.ok)
 
     async def scrobble(self, action: str, item: Item, progress: float) -> str:
         """A live scrobble (``start``, ``pause``, ``stop``) of one movie or episode."""

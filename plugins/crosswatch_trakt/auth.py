@@ -9,6 +9,7 @@ import anyio
 
 from crosswatch.http import HttpError
 from crosswatch.provider import AuthContext
+from crosswatch.state import NoRoom
 from crosswatch_trakt.client import TraktClient, token_from
 from crosswatch_trakt.errors import TraktAuthError
 from crosswatch_trakt.tokens import Tokens
@@ -27,11 +28,17 @@ async def sign_in(ctx: AuthContext) -> None:
     if not settings.client_id or not settings.client_secret:
         raise TraktAuthError("set trakt.client_id and trakt.client_secret (your Trakt API app) in config.toml first")
     client = TraktClient(settings, ctx.state, ctx.profile)
+    try:  # room for the tokens first: a full disk is told before the person approves a code
+        room = await anyio.to_thread.run_sync(client.tokens.reserve)
+    except NoRoom as exc:
+        where = exc.path.parent
+        raise TraktAuthError(f"cannot sign in to Trakt: {exc.reason} in {where}; free space there first") from exc
     try:
         tokens = await device_flow(client, ctx.say)
+        await anyio.to_thread.run_sync(client.tokens.save, tokens, room)
     finally:
+        room.release()
         await client.aclose()
-    await anyio.to_thread.run_sync(client.tokens.save, tokens)
     ctx.say(f"Signed in to Trakt (profile {ctx.profile}); tokens saved in {ctx.state.file(client.tokens.name)}")
 
 

@@ -15,7 +15,7 @@ from crosswatch import __version__
 from crosswatch.http import HttpError, HttpPolicy, RetryPolicy, policy_for, ratelimit_state
 from crosswatch.logging import register_secret
 from crosswatch.provider import file_prefix
-from crosswatch.state import StateDir
+from crosswatch.state import NoRoom, Reservation, StateDir
 from crosswatch_trakt.config import TraktSettings
 from crosswatch_trakt.errors import STATUS_MESSAGES, AccountLimit, TraktAuthError, TraktError
 from crosswatch_trakt.tokens import Tokens, TokenStore
@@ -71,8 +71,8 @@ class TraktClient:
     # -- tokens -------------------------------------------------------------------------------
 
     async def access_token(self) -> str:
-        if self._token is None:
-            self._token = await anyio.to_thread.run_sync(self.tokens.load)
+        if self._token is None or self.tokens.retry_due():
+            self._token = await self._load()
         token = self._token
         if token is None:
             raise TraktAuthError(f"not signed in to Trakt (profile {self.profile}): run `crosswatch auth trakt`")
@@ -83,8 +83,29 @@ class TraktClient:
         assert self._token is not None
         return self._token.access_token
 
+    async def _load(self) -> Tokens | None:
+        """The saved tokens, or refreshed ones kept in memory (saving them is tried again, under the lock)."""
+        if not self.tokens.unsaved():
+            return await anyio.to_thread.run_sync(self.tokens.load)
+        async with self.state.alock(self.tokens.name):
+            return await anyio.to_thread.run_sync(self.tokens.load)
+
+    def _reserve(self) -> Reservation:
+        """Room for the refreshed pair, before the refresh token is spent; a full disk stops here."""
+        try:
+            return self.tokens.reserve()
+        except NoRoom as exc:
+            raise TraktAuthError(
+                f"cannot refresh the Trakt sign-in: {exc.reason} in {exc.path.parent}; free space there and "
+                "try again (nothing was spent: the saved sign-in still holds)"
+            ) from exc
+
     async def refresh(self, stale: Tokens | None, *, force: bool = False) -> Tokens:
-        """Spend the refresh token once; the new pair is saved before it is used."""
+        """Spend the refresh token once, with room for the new pair reserved; it is saved before it is used.
+
+        A full disk refuses the refresh before anything is spent; a save that fails after the
+        refresh keeps the new pair in memory (reported: the sign-in is at risk until it is saved).
+        """
         if self._refresh_lock is None:
             self._refresh_lock = anyio.Lock()
         async with self._refresh_lock:
@@ -104,12 +125,17 @@ class TraktClient:
                 if not force and stale is not None and not on_disk.needs_refresh():
                     self._token = on_disk
                     return on_disk
-                # the refresh token is single-use: once it is sent, nothing may cancel us before
-                # the new pair is on disk (a shutdown, a sibling task failing), or the sign-in is lost
-                with anyio.CancelScope(shield=True) as shield:
-                    shield.deadline = anyio.current_time() + 3 * self.settings.timeout_s
-                    tokens = await self._spend(on_disk)
-                    await anyio.to_thread.run_sync(self.tokens.save, tokens)
+                # the refresh token is single-use: room for the new pair is reserved before it is
+                # sent, and once it is sent nothing may cancel us before the new pair is saved (a
+                # shutdown, a sibling task failing), or kept in memory if saving fails after all
+                room = await anyio.to_thread.run_sync(self._reserve)
+                try:
+                    with anyio.CancelScope(shield=True) as shield:
+                        shield.deadline = anyio.current_time() + 3 * self.settings.timeout_s
+                        tokens = await self._spend(on_disk)
+                        await anyio.to_thread.run_sync(self.tokens.commit, tokens, on_disk.refresh_token, room)
+                finally:
+                    room.release()
                 if shield.cancelled_caught:
                     raise TraktAuthError("refreshing the Trakt sign-in timed out; try again later")
                 self._token = tokens

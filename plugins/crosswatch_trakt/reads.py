@@ -71,9 +71,9 @@ class Shadow(msgspec.Struct, kw_only=True):
 class Index(msgspec.Struct, kw_only=True):
     """``trakt_<feature>.index.json``: the last read per activity group, with its stamp and time."""
 
-    stamps: dict[str, str | None] = {}
-    read_at: dict[str, int] = {}
-    groups: dict[str, list[Item]] = {}
+    stamps: dict[str, str | None]
+    read_at: dict[str, int]
+    groups: dict[str, list[Item]]
 
 
 def _stamp(activities: dict[str, Any], group: str, key: str) -> str | None:
@@ -109,10 +109,12 @@ class Reader:
 
     async def _load(self, name: str, kind: type) -> Any:
         def load() -> Any:
-            try:
-                return self.state.read_json(name, None, type=kind | None)
-            except StateError as exc:  # corrupt: moved aside and reported; read afresh
-                log.error("trakt.cache_corrupt", file=name, error=str(exc))
+            try:  # damaged: moved aside and reported; read afresh
+                return self.state.read_json_or_default(
+                    name, None, type=kind, instead="it is only a cache: Trakt is read afresh"
+                )
+            except StateError as exc:  # unreadable: read afresh
+                log.error("trakt.cache_unreadable", file=name, error=str(exc))
                 return None
 
         return await anyio.to_thread.run_sync(load)
@@ -185,7 +187,7 @@ class Reader:
         """Ratings, history or progress: groups whose activity stamp moved are read again."""
         scope = f"TRAKT:{feature}"
         name = f"{self.client.prefix}_{feature}.index.json"
-        index: Index = await self._load(name, Index) or Index()
+        index: Index = await self._load(name, Index) or Index(stamps={}, read_at={}, groups={})
         new = Index(stamps=dict(index.stamps), read_at=dict(index.read_at), groups=dict(index.groups))
         activities = await self.activities()
         stale = []
@@ -228,6 +230,13 @@ class Reader:
         else:
             log.debug("trakt.unchanged", scope=scope, source="index")
         return items
+
+    def distrust(self, feature: Feature) -> None:
+        """A write's outcome is not known: no later write of this run is carried into the index.
+
+        The index keeps the stamps of its last full read, so the next run reads the feature again.
+        """
+        self._current.pop(feature, None)
 
     async def settle(self, feature: Feature, added: list[Item], removed: list[Item]) -> None:
         """After crosswatch's own writes: carry them into the index instead of reading it all again.
@@ -272,6 +281,10 @@ class Reader:
 def _patched(feature: Feature, items: list[Item], added: list[Item], removed: list[Item]) -> list[Item]:
     """An index group with crosswatch's own writes applied, as Trakt now holds them."""
     now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    # what another provider (or an old capture) kept in ``extra`` is not Trakt's: a history id
+    # there would name a play Trakt no longer has (a removal by it fails); a sent play gets its
+    # id from a read of its time window when one is needed
+    added = [msgspec.structs.replace(i, extra={}) if i.extra else i for i in added]
     if feature == Feature.HISTORY:
         gone = set(map(item_key, removed))
         kept = [i for i in items if item_key(i) not in gone]

@@ -18,8 +18,13 @@ Run: ``python -m tests.bench.bench_scrobble [--concurrency 1,8,32] [--requests 3
 2. Event to Trakt <= 1 s: from ``POST /_emulator/play`` on the Plex emulator (websocket
    watcher path) and from a webhook POST (webhook path) to the Trakt emulator receiving
    ``/scrobble/start|pause|stop``, by timestamps (the Trakt emulator's ``/_emulator/stats``
-   ``writes[].at``, the same wall clock). Events go ``--gap-s`` apart, more than Trakt's
-   write interval, so what is measured is the path and not the pacing.
+   ``writes[].at``, the same wall clock). Each event is sent once the previous one reached
+   Trakt, and ``--gap-s`` after the previous one at the earliest. An event reaches Trakt with
+   the first write after the previous event's that Trakt accepted: a 429 (then retried by the
+   daemon) is counted in ``throttled`` and its wait is part of the latency. Writes are paced
+   by the daemon at Trakt's one per second, so events closer than that wait for their turn.
+   Before this phase the load phase's Trakt writes (another daemon process, whose pace this
+   one cannot know) are let out of Trakt's write window.
 
 Both emulators run in their own processes; signing in is ``crosswatch auth plex|trakt``
 against them. ``--profile DIR`` also runs one load level against a daemon under cProfile
@@ -60,6 +65,7 @@ SEED = 5
 # the state sequence of each latency item, with its progress: the router sends start, pause, start, stop
 SEQUENCE = [("playing", 0.05), ("paused", 0.40), ("playing", 0.41), ("stopped", 0.95)]
 ACTION = {"playing": "start", "paused": "pause", "stopped": "stop"}
+TRAKT_WRITE_INTERVAL_S = 1.0  # the daemon's default pace, which write_config keeps
 
 
 # -- the load generator (its own process) ---------------------------------------------------
@@ -426,14 +432,23 @@ def _scrobbles(ctl: httpx.Client, trakt: EmulatorProcess) -> list[dict[str, Any]
     return [w for w in stats["writes"] if w["path"].startswith("/scrobble/")]
 
 
-def _arrival(ctl: httpx.Client, trakt: EmulatorProcess, seen: int, timeout: float) -> dict[str, Any] | None:
+def _arrival(ctl: httpx.Client, trakt: EmulatorProcess, seen: int, timeout: float) -> tuple[int, dict[str, Any]] | None:
+    """(index, write) of the first scrobble Trakt took from index ``seen`` on; None: none came."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         writes = _scrobbles(ctl, trakt)
-        if len(writes) > seen:
-            return writes[seen]
+        for index in range(seen, len(writes)):
+            if writes[index]["status"] != 429:  # a 429 is sent again by the daemon after Retry-After
+                return index, writes[index]
         time.sleep(0.02)
     return None
+
+
+def _let_writes_age_out(ctl: httpx.Client, trakt: EmulatorProcess, interval: float) -> None:
+    """Wait until Trakt's write window no longer holds another process's last scrobble."""
+    writes = _scrobbles(ctl, trakt)
+    if writes:
+        time.sleep(max(0.0, writes[-1]["at"] + interval + 0.1 - time.time()))
 
 
 def _summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -447,6 +462,7 @@ def _summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
         "events": len(samples),
         "arrived": len(got),
         "wrong_action": sum(1 for s in samples if s["path"] and not s["path"].endswith("/" + s["expected"])),
+        "throttled": sum(s["throttled"] for s in samples),
         "latency_ms": {
             "p50": round(statistics.median(got), 1) if got else None,
             "max": round(max(got), 1) if got else None,
@@ -475,9 +491,10 @@ def bench_latency(
     # one client for the controls: a new one per call costs tens of ms (its TLS context) before sending
     ctl = httpx.Client(timeout=30)
     try:
-        ready = daemon.wait_for("daemon.ready", timeout=30)
-        daemon.wait_for("plex.watcher_connected", timeout=30)
+        ready = daemon.wait_for("daemon.ready", timeout=60)
+        daemon.wait_for("plex.watcher_connected", timeout=60)
         hook = f"http://{ready['listen']}/webhook/plex/{SECRET}"
+        _let_writes_age_out(ctl, trakt, TRAKT_WRITE_INTERVAL_S)
         trakt.control("POST", "/stats/reset")
         ctl.get(plex.url + "/_emulator").raise_for_status()  # the connections are open before the first event
         seen = 0
@@ -488,9 +505,9 @@ def bench_latency(
             sent = time.time()
             send()
             answered = time.time()
-            write = _arrival(ctl, trakt, seen, args.timeout_s)
-            if write is not None:
-                seen += 1
+            found = _arrival(ctl, trakt, seen, args.timeout_s)
+            index, write = found if found is not None else (seen, None)
+            throttled, seen = index - seen, (index + 1 if write else seen)
             samples.append(
                 {
                     "expected": expected,
@@ -498,6 +515,7 @@ def bench_latency(
                     "ack_ms": round(1000 * (answered - sent), 1),
                     "path": write["path"] if write else None,
                     "status": write["status"] if write else None,
+                    "throttled": throttled,  # 429s before Trakt took it
                 }
             )
             time.sleep(max(0.0, began + args.gap_s - time.monotonic()))
@@ -545,7 +563,7 @@ def bench_latency(
         ctl.close()
         daemon.stop(timeout=20)
     results["gap_s"] = args.gap_s
-    results["trakt_write_interval_s"] = 1.0
+    results["trakt_write_interval_s"] = TRAKT_WRITE_INTERVAL_S
     return results
 
 

@@ -64,11 +64,14 @@ def test_scrobble_benchmark_smoke() -> None:
 
     result = bench_scrobble.main(
         ["--concurrency", "2", "--requests", "100", "--warmup", "10", "--events", "2", "--gap-s", "0.3", "--size", "30"]
+        + ["--timeout-s", "60"]  # a loaded machine is slow, not wrong
     )
     (run,) = result["webhook_load"]["runs"]
     assert run["concurrency"] == 2 and run["requests"] == 100 and run["statuses"] == {"200": 100}
     assert run["requests_per_s"] > 0 and run["latency_ms"]["p99"] >= run["latency_ms"]["p50"] > 0
     for path in ("watcher", "webhook"):
         figures = result["event_to_trakt"][path]
+        # every event reached Trakt as its own action (a 429, retried, is counted in throttled)
         assert figures["arrived"] == figures["events"] == 2 and figures["wrong_action"] == 0
+        assert figures["throttled"] >= 0
         assert 0 < figures["latency_ms"]["p50"] <= figures["latency_ms"]["max"]

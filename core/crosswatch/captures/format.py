@@ -19,6 +19,7 @@ from typing import Literal
 
 import msgspec
 
+from crosswatch.errors import CrosswatchError
 from crosswatch.model import Item
 
 KIND = "crosswatch.capture"
@@ -27,7 +28,7 @@ ALL = "all"
 _ITEMS_OPEN = b',"items":['
 
 
-class CaptureError(Exception):
+class CaptureError(CrosswatchError):
     """A capture cannot be used or written; the message names the file and the fault."""
 
 
@@ -148,7 +149,7 @@ def items_of(lines: list[bytes], where: str) -> list[Item]:
     """Decode item lines (already checked by :func:`decode_lines`)."""
     try:
         return _ITEMS.decode(b"[" + b",".join(lines) + b"]")
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
         raise CaptureError(f"{where}: not a capture crosswatch can read ({exc})") from None
 
 
@@ -161,7 +162,7 @@ def decode(data: bytes, where: str) -> Capture:
         return Capture(**fields, items=items_of(lines, where))
     try:
         capture = msgspec.json.decode(data, type=Capture)
-    except msgspec.ValidationError as exc:
+    except (msgspec.ValidationError, RecursionError) as exc:  # nested deeper than any capture
         raise CaptureError(f"{where}: not a capture crosswatch can read ({exc})") from None
     except msgspec.DecodeError as exc:
         raise CaptureError(f"{where}: damaged or truncated capture file ({exc})") from None

@@ -2,16 +2,20 @@
 
 Manual and safety captures are never pruned, nor another schedule's. Which of a schedule's
 captures go is the ``crosswatch_retention_select`` hook's choice (core's default: older than
-``keep_days`` or beyond the newest ``max_keep``).
+``keep_days`` or beyond the newest ``max_keep``). A capture the store will not delete (a child
+outside ``snapshots/``, a link, a child with another checksum) is refused, logged with the
+reason and left whole; the prune goes on with the rest.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import structlog
 
 from crosswatch.captures.context import CaptureContext
+from crosswatch.captures.format import CaptureError
 from crosswatch.captures.store import CaptureRef, CaptureStore
 from crosswatch.config.schema import CaptureSchedule
 from crosswatch.events import CaptureDeleted
@@ -19,11 +23,20 @@ from crosswatch.events import CaptureDeleted
 log = structlog.get_logger("crosswatch.captures")
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A capture retention chose but would not delete, and why."""
+
+    path: str
+    reason: str
+
+
 @dataclass
 class PruneResult:
     schedule: str
     kept: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
 
 
 def top_level(refs: list[CaptureRef]) -> list[CaptureRef]:
@@ -42,15 +55,19 @@ def schedule_captures(refs: list[CaptureRef], schedule: CaptureSchedule) -> list
 
 
 def delete_capture(ctx: CaptureContext, ref: CaptureRef) -> list[str]:
-    """Delete one capture (a bundle with its children); hooks and the bus hear of each file."""
+    """Delete one capture (a bundle with its children); hooks and the bus hear of each file.
+
+    CaptureError, with nothing deleted, when the store cannot prove every file is its own.
+    """
     store: CaptureStore = ctx.store
-    removed = store.delete(ref.path)
-    for path in removed:
+
+    def removed(path: Path) -> None:
         rel = store.rel(path)
         ctx.host.call_each("crosswatch_capture_deleted", ref=rel)
         ctx.emit(CaptureDeleted(str(path)))
         log.info("capture.deleted", path=rel)
-    return [store.rel(p) for p in removed]
+
+    return [store.rel(p) for p in store.delete(ref.path, removed)]
 
 
 def prune(ctx: CaptureContext, schedules: list[CaptureSchedule], *, dry_run: bool = False) -> list[PruneResult]:
@@ -67,10 +84,16 @@ def prune(ctx: CaptureContext, schedules: list[CaptureSchedule], *, dry_run: boo
         for ref in mine:
             if ref.path not in doomed_paths:
                 result.kept.append(ref.rel)
-            elif dry_run:
-                result.deleted.append(ref.rel)
-            else:
-                delete_capture(ctx, ref)
-                result.deleted.append(ref.rel)
+                continue
+            try:
+                if dry_run:
+                    ctx.store.doomed(ref.path)
+                else:
+                    delete_capture(ctx, ref)
+            except CaptureError as exc:
+                result.refused.append(Refusal(ref.rel, str(exc)))
+                log.warning("capture.prune_refused", schedule=schedule.job_name, path=ref.rel, reason=str(exc))
+                continue
+            result.deleted.append(ref.rel)
         results.append(result)
     return results

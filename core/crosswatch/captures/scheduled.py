@@ -10,12 +10,11 @@ import structlog
 
 from crosswatch.captures.context import CaptureContext
 from crosswatch.captures.create import create_capture
-from crosswatch.captures.format import CaptureError
 from crosswatch.captures.retention import prune
 from crosswatch.config import Config
 from crosswatch.config.schema import CaptureSchedule
+from crosswatch.errors import fault_message
 from crosswatch.events import CaptureDeleted, ScheduleFired
-from crosswatch.http import HttpError
 from crosswatch.plugins import PluginHost
 
 log = structlog.get_logger("crosswatch.captures")
@@ -64,8 +63,11 @@ class ScheduledCaptures:
             written = await create_capture(
                 ctx, schedule.provider, schedule.feature, label=label, kind="auto", schedule=schedule.job_name
             )
-        except (CaptureError, HttpError, OSError) as exc:
-            log.error("capture.scheduled_failed", schedule=schedule.job_name, error=str(exc))
+        except Exception as exc:  # a fault (or a group of them, from concurrent reads) is one line
+            error = fault_message(exc)
+            if error is None:
+                raise
+            log.error("capture.scheduled_failed", schedule=schedule.job_name, error=error)
             return False
         log.info("capture.scheduled", schedule=schedule.job_name, path=written[0].rel)
         if schedule.cleanup:

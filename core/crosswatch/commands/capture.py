@@ -30,6 +30,8 @@ def context(args: argparse.Namespace, *, guard: bool = False) -> CaptureContext:
     bus = None
     if guard:
         bus = DaemonGuard(config)
+        command = " ".join(p for p in ("crosswatch", args.command, getattr(args, "action", None)) if p)
+        bus.check(f"`{command}` writes")
     return CaptureContext(config, host, bus, say=lambda text: print(text, file=sys.stderr, flush=True))
 
 
@@ -334,13 +336,12 @@ def cmd_delete(args: argparse.Namespace) -> int:
         ctx = context(args)
         store = ctx.store
         path = store.find(args.capture)
-        ref = store.header(path)
-        doomed = [ref.rel] + ([c.path for c in ref.header.children] if ref.header is not None else [])
-        for name in doomed:
-            print(f"  {name}")
-        if not ask(f"Delete {len(doomed)} capture file(s)? Provider data is not touched.", args.yes):
+        *children, top = store.doomed(path)  # refuses, deleting nothing, what it cannot prove its own
+        for file in (top, *children):
+            print(f"  {store.rel(file)}")
+        if not ask(f"Delete {len(children) + 1} capture file(s)? Provider data is not touched.", args.yes):
             return 1
-        removed = delete_capture(ctx, ref)
+        removed = delete_capture(ctx, store.header(top))
         print(f"deleted {len(removed)} file(s)")
         return 0
 
@@ -356,16 +357,28 @@ def cmd_prune(args: argparse.Namespace) -> int:
         if args.schedule and not schedules:
             raise CaptureError(f"no capture schedule named {args.schedule!r} (see `crosswatch capture schedule list`)")
         results = prune(ctx, schedules, dry_run=args.dry_run)
+        refused = any(r.refused for r in results)
         if args.json:
-            print_json([{"schedule": r.schedule, "kept": r.kept, "deleted": r.deleted} for r in results])
-            return 0
+            rows = []
+            for r in results:
+                row: dict[str, Any] = {"schedule": r.schedule, "kept": r.kept, "deleted": r.deleted}
+                if r.refused:
+                    row["refused"] = [{"path": f.path, "reason": f.reason} for f in r.refused]
+                rows.append(row)
+            print_json(rows)
+            return 1 if refused else 0
         verb = "would delete" if args.dry_run else "deleted"
         for r in results:
-            print(f"{r.schedule}: kept {len(r.kept)}, {verb} {len(r.deleted)}")
+            print(
+                f"{r.schedule}: kept {len(r.kept)}, {verb} {len(r.deleted)}"
+                + (f", refused {len(r.refused)}" if r.refused else "")
+            )
             for name in r.deleted:
                 print(f"  {name}")
+            for refusal in r.refused:
+                print(f"  refused {refusal.path}: {refusal.reason}")
         if not results:
             print("no capture schedules")
-        return 0
+        return 1 if refused else 0
 
     return run(args, work)

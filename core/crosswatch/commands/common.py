@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crosswatch.config import ConfigError, config_dir_from
+from crosswatch.config import config_dir_from
+from crosswatch.errors import describe, fault_lines, unexpected
 
 if TYPE_CHECKING:
     from crosswatch.plugins import PluginHost
@@ -31,8 +33,11 @@ def print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
-def fail(error: ConfigError | str) -> int:
-    print(f"crosswatch: {error}", file=sys.stderr)
+def fail(error: BaseException | str) -> int:
+    """Print ``crosswatch: <message>`` on stderr (a line per line of the message); exit code 1."""
+    lines = describe(error) if isinstance(error, BaseException) else error.splitlines() or [error]
+    for line in lines:
+        print(f"crosswatch: {line}", file=sys.stderr)
     return 1
 
 
@@ -43,32 +48,28 @@ def quiet_logging(args: Any) -> None:
     cw_logging.configure(args.log_format or "console", "debug" if args.verbose else "critical")
 
 
-def faults() -> tuple[type[BaseException], ...]:
-    """The faults a command reports as one line and exit 1 (those of modules it imported)."""
-    found: list[type[BaseException]] = [ConfigError, OSError]
-    for module, name in (
-        ("crosswatch.state", "StateError"),
-        ("crosswatch.captures.format", "CaptureError"),
-        ("crosswatch.sync.pairs", "PairError"),
-        ("crosswatch.sync.planfile", "PlanError"),
-        ("crosswatch.guard", "GuardError"),
-        ("crosswatch.http", "HttpError"),
-        ("crosswatch.profiles", "ProfileError"),
-    ):
-        loaded = sys.modules.get(module)
-        if loaded is not None:
-            found.append(getattr(loaded, name))
-    return tuple(found)
+def report(exc: Exception, *, verbose: bool) -> int:
+    """Tell a command's failure on stderr; exit code 1 (see :mod:`crosswatch.errors`).
+
+    A fault is one line per distinct message; anything else is a bug, one ``internal error``
+    line naming its type. ``verbose`` (``-v``) prints the traceback first.
+    """
+    if verbose:
+        traceback.print_exception(exc)
+    lines = fault_lines(exc)
+    if lines is not None:
+        for line in lines:
+            fail(line)
+        return 1
+    bug = unexpected(exc)
+    message = " ".join(str(bug).split())
+    said = f"{type(bug).__name__}: {message}" if message else type(bug).__name__
+    return fail(f"internal error: {said}" + ("" if verbose else " (run with -v to see the traceback)"))
 
 
 def run(args: Any, work: Callable[[], Any]) -> int:
-    """``work()``'s exit code; a known fault is one line on stderr and exit 1."""
-    try:
-        return int(work() or 0)
-    except Exception as exc:
-        if isinstance(exc, faults()):
-            return fail(str(exc))
-        raise
+    """``work()``'s exit code; a failure goes on to :func:`crosswatch.cli.main`, which reports it."""
+    return int(work() or 0)
 
 
 def ask(question: str, yes: bool) -> bool:

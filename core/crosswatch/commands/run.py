@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 import argparse
-
-import anyio
-import structlog
-
-from crosswatch import logging as cw_logging
-from crosswatch.commands.common import config_dir
-from crosswatch.config import ConfigError, check_config_dir
-from crosswatch.daemon import Daemon
+import signal
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    # before anything heavy is imported: a SIGTERM during start-up (systemctl stop right after
+    # start) is noted and stops the daemon cleanly once it runs, never kills it half-started
+    early: list[int] = []
+
+    def note(signum: int, _frame: object) -> None:
+        if signum != signal.SIGHUP:  # a reload during start-up: the config is read anyway
+            early.append(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, note)
+
+    import anyio
+    import structlog
+
+    from crosswatch import logging as cw_logging
+    from crosswatch.commands.common import config_dir
+    from crosswatch.config import ConfigError, check_config_dir
+    from crosswatch.daemon import Daemon
+
     cw_logging.configure(args.log_format or "auto", "debug" if args.verbose else "info")
     log = structlog.get_logger("crosswatch.daemon")
     folder = config_dir(args)
     daemon = Daemon(folder, log_format=args.log_format, verbose=args.verbose)
+    daemon.early_signals = early
     try:
         check_config_dir(folder)
         daemon.prepare()

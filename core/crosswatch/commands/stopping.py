@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -51,7 +52,8 @@ def run_async(work: Callable[[], Awaitable[T]]) -> T:
                     failed.append(exc)
                 tg.cancel_scope.cancel()
 
-            await tg.start(_watch, tg.cancel_scope, received)
+            if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+                await tg.start(_watch, tg.cancel_scope, received)
             tg.start_soon(body)
 
     anyio.run(main, backend=os.environ.get(BACKEND, "asyncio"))

@@ -91,6 +91,12 @@ def print_report(pair: Any, report: Any) -> None:
     print(f"sync {pair.name}: {pair.source.name} {arrow} {pair.target.name} ({took})")
     for name in report.safety:
         print(f"  safety capture {name}")
+    for plan in report.plans:
+        if plan.first_run and not plan.settled:
+            print(
+                f"  {plan.feature}: no baseline (a first run, or it was deleted or damaged): nothing was removed, "
+                "each side written was captured first, and crosswatch's earlier writes came from its journal"
+            )
     rows = summary_rows(report)
     if rows:
         _table(rows, ["added", "updated", "removed", "failed", "unresolved"])
@@ -123,6 +129,7 @@ def report_json(report: Any) -> dict[str, Any]:
         "summary": summary_rows(report),
         "plan": plan_rows(report.plans),
         "refused": {p.feature.value: p.refused for p in report.plans if p.refused},
+        "first_run": [p.feature.value for p in report.plans if p.first_run and not p.settled],
         "ok": report.ok,
     }
 

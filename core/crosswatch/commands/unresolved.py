@@ -28,7 +28,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("no unresolved items")
         return 0
     for row in rows:
-        item = row.get("item", {})
+        item = row["item"]  # every entry has its item, reason and since (the file's shape is checked)
         title = item.get("show_title") or item.get("title") or "?"
         where = f"{row['provider']:<12} {row['feature']:<10} {row['key']}"
         print(f"{where}  {title}  -- {row['reason']} (since {row['since']})")

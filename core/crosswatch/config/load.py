@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from crosswatch.config.names import pair_slug
 from crosswatch.config.schema import (
     CORE_SECTIONS,
     CaptureSchedule,
@@ -146,16 +147,22 @@ def _check_ref(src: Source, path: list, ref: str, sections: Mapping[str, Provide
         src.error(path, f"[{name}] has no profile {profile!r}")
 
 
-def load_config(config_dir: Path, sections: Mapping[str, ConfigSection] | None = None) -> Config:
+def load_config(
+    config_dir: Path, sections: Mapping[str, ConfigSection] | None = None, in_force: Config | None = None
+) -> Config:
     """Read and validate the config of ``config_dir``; raise ConfigError naming every fault.
 
     ``sections`` are the plugin-owned sections (from the plugin host); a top-level key that
-    neither core nor a plugin owns is warned about and ignored.
+    neither core nor a plugin owns is warned about and ignored. ``in_force`` is the config a
+    running daemon reloads over: if it came from a config.toml with settings, a config.toml
+    that is now missing or empty is a fault rather than "all defaults".
     """
     sections = sections or {}
     config_dir = Path(config_dir)
     check_config_dir(config_dir)
     raw, text = read_toml(config_dir / CONFIG_FILE, required=False)
+    if not raw and in_force is not None and in_force.from_file:
+        _refuse_losing_the_file(config_dir / CONFIG_FILE)
     sched_raw, sched_text = read_toml(config_dir / SCHEDULES_FILE, required=False)
     src = Source(config_dir / CONFIG_FILE, text)
     sched = Source(config_dir / SCHEDULES_FILE, sched_text)
@@ -214,7 +221,19 @@ def load_config(config_dir: Path, sections: Mapping[str, ConfigSection] | None =
         sections={k: v for k, v in provider_sections.items() if v is not None},
         warnings=tuple(src.warnings + sched.warnings),
         raw=merged_raw,
+        from_file=bool(raw),
     )
+
+
+def _refuse_losing_the_file(path: Path) -> None:
+    """Refuse a config.toml that vanished or was emptied under a running daemon.
+
+    Usually a save gone wrong or a half-finished edit: applying it as "all defaults" would stop
+    every pair and scrobbling, so the daemon keeps the config it has instead.
+    """
+    what = "is empty (nothing but whitespace or comments)" if path.exists() else "is missing"
+    why = f"{what}: not applied, the previous config stays in force (restore it; restart to run on defaults)"
+    raise ConfigError([ConfigIssue(path, None, "", why)])
 
 
 def _semantic_checks(
@@ -232,10 +251,13 @@ def _semantic_checks(
         src.error(["scrobble", "webhook", "secret"], "must be set when webhooks are enabled")
 
     seen: set[str] = set()
+    slugs: dict[str, tuple[str, list]] = {}  # lower-cased slug -> the first pair's name and key path
     for i, pair in enumerate(values.get("pairs") or ()):
         at = ["pairs", i]
         if pair.name in seen:
             src.error(at + ["name"], f"duplicate pair name {pair.name!r}")
+        else:
+            _check_slug(src, at + ["name"], pair.name, slugs)
         seen.add(pair.name)
         _check_ref(src, at + ["source"], pair.source, sections)
         _check_ref(src, at + ["target"], pair.target, sections)
@@ -258,3 +280,22 @@ def _semantic_checks(
             if entry.job_name in names:
                 source.error(at + ["name"], f"duplicate capture schedule name {entry.job_name!r}")
             names.add(entry.job_name)
+
+
+def _check_slug(src: Source, path: list, name: str, slugs: dict[str, tuple[str, list]]) -> None:
+    """Two pairs whose names map to the same state files (compared as a case-insensitive file system would)."""
+    slug = pair_slug(name)
+    first, first_at = slugs.setdefault(slug.lower(), (name, path))
+    if first_at is path:
+        return
+    line = src.issue(first_at, "").line
+    where = f" (line {line})" if line else ""
+    theirs = pair_slug(first)
+    files = (
+        f"both are stored as sync_{slug}_*"
+        if theirs == slug
+        else f"sync_{slug}_* and sync_{theirs}_* are the same files where case is ignored"
+    )
+    src.error(
+        path, f"pair {name!r} would share its state files with pair {first!r}{where}: {files}; rename one of them"
+    )

@@ -17,6 +17,7 @@ from crosswatch.config.schema import (
     ScrobbleConfig,
     SyncConfig,
 )
+from crosswatch.errors import CrosswatchError
 
 CONFIG_FILE = "config.toml"
 SCHEDULES_FILE = "schedules.toml"
@@ -47,7 +48,7 @@ class ConfigIssue:
         return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
 
 
-class ConfigError(Exception):
+class ConfigError(CrosswatchError):
     """The config is invalid; ``issues`` say where and why."""
 
     def __init__(self, issues: list[ConfigIssue]) -> None:
@@ -82,6 +83,7 @@ class Config:
     sections: dict[str, ProviderSection] = field(default_factory=dict)
     warnings: tuple[ConfigIssue, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    from_file: bool = False  # config.toml existed and held at least one setting
 
     def resolve(self, ref: str) -> tuple[str, str, Any]:
         """``"plex"`` or ``"plex.kids"`` -> (section, profile, that profile's settings)."""

@@ -6,6 +6,7 @@ Each entry::
      "path": "/a/path",          # exact, or a glob ("/a/*"); default "*"
      "status": 503,              # the answer (default 503)
      "times": 1,                 # how many matching requests it hits (default 1)
+     "skip": 0,                  # let this many matching requests through first (default 0)
      "after_apply": false,       # true: the request is applied first, then its answer is lost
      "drop": false,              # true: the connection drops mid-body instead of ``status``
      "retry_after": null,        # seconds: adds a Retry-After header
@@ -31,6 +32,7 @@ class Fault:
     path: str = "*"
     status: int = 503
     times: int = 1
+    skip: int = 0
     after_apply: bool = False
     drop: bool = False
     retry_after: float | None = None
@@ -53,6 +55,8 @@ class Fault:
             raise ValueError("fault times must be a positive integer")
         if not isinstance(fault.headers, dict):
             raise ValueError("fault headers must be an object")
+        if isinstance(fault.skip, bool) or not isinstance(fault.skip, int) or fault.skip < 0:
+            raise ValueError("fault skip must be a whole number, 0 or more")
         return fault
 
     def matches(self, method: str, path: str) -> bool:
@@ -93,6 +97,9 @@ class Faults:
         """The first pending fault that matches, counted as used once; None if none does."""
         for n, fault in enumerate(self.pending):
             if fault.matches(method, path):
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    return None
                 fault.times -= 1
                 if fault.times <= 0:
                     del self.pending[n]

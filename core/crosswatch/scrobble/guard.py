@@ -75,6 +75,7 @@ class ListenerGuard:
     clock: Callable[[], float] = time.monotonic
     dropped: Counter[str] = field(default_factory=Counter)
     expired: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=10))
+    renewals: int = 0
 
     def __post_init__(self) -> None:
         quiet = self.quiet_s
@@ -128,6 +129,7 @@ class ListenerGuard:
         if held is None:
             raise LeaseUnknown(f"no pause named {event.lease!r} is held (it expired or was never taken)")
         held.expires = self.clock() + event.lease_s
+        self.renewals += 1
         self._wake()
 
     def on_finish(self, event: WriteFinished) -> None:
@@ -154,8 +156,8 @@ class ListenerGuard:
         for lease, pause in list(self._pauses.items()):
             if pause.expires is None or pause.expires > now:
                 continue
+            # no quiet period: the writer stopped renewing a good while ago, its echoes are in
             del self._pauses[lease]
-            self._quiet_after(pause.keys)
             record = {**pause.describe(now), "lease": lease, "expired_at": _stamp(time.time())}
             record.pop("expires_in_s")
             self.expired.append(record)
@@ -193,6 +195,7 @@ class ListenerGuard:
         return {
             "paused": [{"lease": k, **p.describe(now)} for k, p in self._pauses.items()],
             "expired": list(self.expired),
+            "renewals": self.renewals,
         }
 
     def _wake(self) -> None:

@@ -11,47 +11,53 @@ come back as new plays, and the copy here covers a damaged journal.
 
 from __future__ import annotations
 
-import re
 import time
 
 import msgspec
 
+from crosswatch.config.names import pair_slug
 from crosswatch.journal import Echo
 from crosswatch.model import Item
-from crosswatch.state import CorruptStateFile, StateDir
+from crosswatch.state import StateDir
 
 __all__ = ["Baseline", "Echo", "file_name", "load", "save", "settle", "settled"]
 VERSION = 1
 
 
 class Baseline(msgspec.Struct, kw_only=True):
+    sides: dict[str, list[Item]]  # profile name (TRAKT, PLEX.kids) -> items after the last sync (required:
+    # a file without it is not a baseline, and is moved aside rather than read as "nothing was there")
     version: int = VERSION
     synced_at: float = 0.0
-    sides: dict[str, list[Item]] = {}  # profile name (TRAKT, PLEX.kids) -> items after the last sync
     echoes: list[Echo] = []
 
 
 def file_name(pair: str, feature: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", pair).strip("-.") or "pair"
-    return f"sync_{slug}_{feature}.baseline.json"
+    return f"sync_{pair_slug(pair)}_{feature}.baseline.json"
 
 
 def load(state: StateDir, pair: str, feature: str) -> Baseline | None:
     """The baseline of ``pair``'s ``feature``; None on a first run (or a damaged file, moved aside)."""
-    try:
-        found = state.read_json(file_name(pair, feature), None, type=Baseline | None)
-    except CorruptStateFile:
-        return None
+    found: Baseline | None = state.read_json_or_default(
+        file_name(pair, feature),
+        None,
+        type=Baseline | None,
+        instead="this run of the pair is a first run (nothing removed, each side written captured first)",
+    )
     return found
 
 
+class Settled(msgspec.Struct):
+    """``sync_<pair>_<feature>.settled.json``."""
+
+    fingerprint: str
+
+
 def settled(state: StateDir, pair: str, feature: str) -> str:
-    """The fingerprint of the inputs of the last run that had nothing to write ("" for none)."""
-    try:
-        found = state.read_json(file_name(pair, feature).replace(".baseline.", ".settled."), {})
-    except CorruptStateFile:
-        return ""
-    return str(found.get("fingerprint", "")) if isinstance(found, dict) else ""
+    """The fingerprint of the inputs of the last run that had nothing to write ("" for none, or a damaged file)."""
+    name = file_name(pair, feature).replace(".baseline.", ".settled.")
+    found = state.read_json_or_default(name, None, type=Settled, instead="the next run reads its baseline in full")
+    return found.fingerprint if found is not None else ""
 
 
 def settle(state: StateDir, pair: str, feature: str, fingerprint: str) -> None:

@@ -396,7 +396,7 @@ def _after(ctx: CaptureContext, pair: Pair, plan: FeaturePlan, state: PairState,
     journal is ever damaged.
     """
     old = state.baselines.get(plan.feature)
-    base = Baseline()
+    base = Baseline(sides={})
     for profile in _sides(pair):
         items = state.reads[plan.feature][profile.name]
         mine = [w for w in written if w.changes.target == profile.name]

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from crosswatch.config import Config
 from crosswatch.config.locate import locate
 from crosswatch.config.schema import PairConfig
+from crosswatch.errors import CrosswatchError
 from crosswatch.model import Feature
 from crosswatch.profiles import Profile, ProfileError, resolve_profile
 from crosswatch.provider import ProviderRegistry
 
 
-class PairError(Exception):
+class PairError(CrosswatchError):
     """A pair that cannot run; the message names the pair, the key and (when known) the line."""
 
 

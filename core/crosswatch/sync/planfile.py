@@ -16,6 +16,7 @@ import anyio
 import msgspec
 
 from crosswatch.captures.context import CaptureContext
+from crosswatch.errors import CrosswatchError
 from crosswatch.model import Feature, Item
 from crosswatch.state import atomic_write_bytes
 from crosswatch.sync import baseline as baselines
@@ -27,7 +28,7 @@ KIND = "crosswatch.syncplan"
 FORMAT = 1
 
 
-class PlanError(Exception):
+class PlanError(CrosswatchError):
     """A plan file that cannot be applied; the message says why."""
 
 
@@ -111,7 +112,7 @@ def read(path: Path) -> PlanFile:
         raise PlanError(f"{path}: cannot read ({exc.strerror})") from exc
     try:
         plan = msgspec.json.decode(data, type=PlanFile)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
         raise PlanError(f"{path}: not a sync plan crosswatch can read ({exc})") from None
     if plan.kind != KIND or plan.format != FORMAT:
         raise PlanError(f"{path}: not a sync plan of this crosswatch (kind {plan.kind!r}, format {plan.format})")

@@ -8,12 +8,11 @@ import structlog
 
 from crosswatch.captures.context import CaptureContext
 from crosswatch.config import Config
+from crosswatch.errors import fault_message
 from crosswatch.events import ScheduleFired
-from crosswatch.http import HttpError
 from crosswatch.plugins import PluginHost
-from crosswatch.state import StateError
 from crosswatch.sync.engine import run_pair, summary_rows
-from crosswatch.sync.pairs import PairError, find_pair, resolve_pairs
+from crosswatch.sync.pairs import find_pair, resolve_pairs
 
 log = structlog.get_logger("crosswatch.sync")
 
@@ -45,8 +44,11 @@ class ScheduledSyncs:
         try:
             pair = find_pair(config, self.host.providers, name)
             report = await run_pair(ctx, pair)
-        except (PairError, HttpError, StateError, OSError) as exc:
-            log.error("sync.failed", pair=name, error=str(exc))
+        except Exception as exc:  # a fault (or a group of them, from concurrent reads) is one line
+            error = fault_message(exc)
+            if error is None:
+                raise
+            log.error("sync.failed", pair=name, error=error)
             return
         for row in summary_rows(report):
             log.info("sync.summary", pair=name, **row)
