@@ -5,14 +5,11 @@ Every test runs on asyncio and on trio.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import pytest
-import structlog
-from structlog.testing import capture_logs
 
 from crosswatch.bus import EventBus, PublishError
 from crosswatch.events import (
@@ -39,18 +36,6 @@ class PlexToolStarting(ToolStarting):
     """A plugin's own subclass of a core event."""
 
     server: str = ""
-
-
-@pytest.fixture
-def logs() -> Iterator[list[dict[str, Any]]]:
-    """Every structlog event at any level, whatever logging set-up an earlier test left."""
-    saved = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(0))
-    try:
-        with capture_logs() as captured:
-            yield captured
-    finally:
-        structlog.configure(**saved)
 
 
 # -- publish -------------------------------------------------------------------------------

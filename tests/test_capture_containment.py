@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -22,8 +21,6 @@ from typing import Any
 
 import msgspec
 import pytest
-import structlog
-from structlog.testing import capture_logs
 
 from crosswatch import crashpoints
 from crosswatch.captures.context import CaptureContext
@@ -332,18 +329,6 @@ def test_prune_deletes_its_own_old_captures_and_reports_what_it_refused(cw_env: 
         seeded.climbing[0],
         seeded.absolute[0],
     }
-
-
-@pytest.fixture
-def logs() -> Iterator[list[dict[str, Any]]]:
-    """Every structlog event at any level, whatever logging set-up an earlier command left."""
-    saved = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(0))
-    try:
-        with capture_logs() as captured:
-            yield captured
-    finally:
-        structlog.configure(**saved)
 
 
 @pytest.mark.anyio

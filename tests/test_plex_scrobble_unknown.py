@@ -22,7 +22,9 @@ def test_a_lost_scrobble_answer_leaves_one_play_and_the_next_run_adds_none(
     env = sync_env
     small_library(env, "history")
     env.pairs(env.pair("t2p", source="trakt", target="plex", features=["history"]))
-    owed = {k for k, _ in Counter((kind, trakt) for kind, trakt, _ in env.trakt_view("history"))} - env.plex_titles_played()
+    owed = {
+        k for k, _ in Counter((kind, trakt) for kind, trakt, _ in env.trakt_view("history"))
+    } - env.plex_titles_played()
     assert owed
     env.emu.plex.faults.add({"path": "/:/scrobble", "after_apply": True, **fault})
 

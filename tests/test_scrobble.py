@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import tracemalloc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +20,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-import structlog
 import tomli_w
-from structlog.testing import capture_logs
 
 from crosswatch.bus import EventBus, PublishError
 from crosswatch.commands.common import plugin_host
@@ -189,18 +187,6 @@ async def rig(tmp_path: Path, **scrobble: Any) -> AsyncIterator[Rig]:
             tg.start_soon(router.run)
             yield Rig(emu, url, bus, router, untouched(emu))
             tg.cancel_scope.cancel()
-
-
-@pytest.fixture
-def logs() -> Iterator[list[dict[str, Any]]]:
-    """Every structlog event at any level, whatever logging set-up an earlier test left."""
-    saved = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(0))
-    try:
-        with capture_logs() as captured:
-            yield captured
-    finally:
-        structlog.configure(**saved)
 
 
 # -- plays ----------------------------------------------------------------------------------

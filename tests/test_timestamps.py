@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from crosswatch.model import Feature, Item, MediaType, epoch_seconds
+from crosswatch.model import Item, MediaType, epoch_seconds
 from crosswatch.sync.diff import Side, plan_plays
 from crosswatch_trakt.writes import epoch as trakt_epoch
 from tests.test_sync_plan import PLEX, TRAKT

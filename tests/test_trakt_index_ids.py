@@ -34,7 +34,6 @@ def test_plays_restored_to_trakt_can_be_removed_afterwards(cw_env: CwEnv) -> Non
     assert env.trakt_state()["history"] == []
 
 
-
 def test_a_removal_whose_answer_was_lost_is_not_carried_over_into_the_index(sync_env: SyncEnv) -> None:
     """Seen through the fault suite: Trakt applied a restore's removal and answered 500; the retry found
     nothing ("play not on Trakt"), the adds were then carried into an index that still held the removed
