@@ -279,6 +279,36 @@ async def test_guard_route_answers_400_to_a_body_that_is_not_a_guard_event(body:
     assert "not a guard event" in reply.json()["error"] and heard == []
 
 
+@pytest.mark.anyio
+async def test_a_guard_request_cut_off_mid_body_is_one_info_line_and_publishes_nothing(logs: list[dict[str, Any]]) -> None:
+    """A tool killed while sending its pause: no traceback, nothing published, the daemon goes on."""
+    bus = EventBus()
+    heard: list[Any] = []
+    bus.subscribe(ToolStarting, heard.append)
+    app = WebApp(dict, core=[guard_route(bus, GUARD_TOKEN)])
+    body = json.dumps(STARTING).encode()
+    incoming = [
+        {"type": "http.request", "body": body[: len(body) // 2], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [(b"authorization", f"Bearer {GUARD_TOKEN}".encode()), (b"content-length", str(len(body)).encode())]
+    scope = {"type": "http", "method": "POST", "path": "/guard", "headers": headers, "query_string": b""}
+    await app(scope, receive, send)
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [400]
+    assert heard == []
+    assert [(e["event"], e["log_level"]) for e in logs if e["log_level"] != "debug"] == [
+        ("guard.request_incomplete", "info")
+    ]
+
+
 # -- across processes ------------------------------------------------------------------------
 
 LISTENER_PLUGIN = """

@@ -34,6 +34,18 @@ def test_usage_error_exits_2() -> None:
     assert run("no-such-command").returncode == 2
 
 
+def test_the_global_verbose_flag_survives_a_command_that_has_its_own() -> None:
+    """``-v`` (debug logging) and ``--verbose`` of sync run / capture restore (list items) are two things."""
+    from crosswatch.cli import build_parser
+
+    parser = build_parser()
+    for command in (["sync", "run", "p"], ["capture", "restore", "c.json", "--mode", "merge"]):
+        args = parser.parse_args(["-v", *command])
+        assert (args.verbose, args.list_items) == (True, False), command
+        args = parser.parse_args([*command, "--verbose"])
+        assert (args.verbose, args.list_items) == (False, True), command
+
+
 def test_config_check_ok_on_the_example(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(EXAMPLE.read_text())
     result = run("--config-dir", str(tmp_path), "config", "check")

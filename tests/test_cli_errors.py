@@ -14,14 +14,16 @@ import textwrap
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
-from structlog.testing import capture_logs
 
 from crosswatch.captures.scheduled import ScheduledCaptures
 from crosswatch.commands.common import plugin_host
 from crosswatch.config import Config, load_config
+from crosswatch.errors import fault_lines, fault_message
 from crosswatch.events import ScheduleFired
 from crosswatch.plugins import PluginHost
+from crosswatch.sync.pairs import PairError
 from crosswatch.sync.scheduled import ScheduledSyncs
 from tests.capture_env import CwEnv, Result, cw_env, emulators  # noqa: F401  (pytest fixtures)
 
@@ -204,25 +206,46 @@ def errors(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.anyio
-async def test_a_scheduled_capture_whose_trakt_page_two_fails_logs_one_error_line(cw_env: CwEnv) -> None:
+async def test_a_scheduled_capture_whose_trakt_page_two_fails_logs_one_error_line(
+    cw_env: CwEnv, logs: list[dict[str, Any]]
+) -> None:
     fail_second_page(cw_env)
     schedule = {"name": "nightly", "provider": "trakt", "feature": "history", "cron": "0 3 1 1 *"}
     cw_env.configure({"trakt": {"max_retries": 1}, "captures": {"schedules": [schedule]}})
     host, config = daemon_parts(cw_env)
     job = ScheduledCaptures(host, lambda: config, None)
-    with capture_logs() as logs:
-        await job.on_fired(ScheduleFired("capture:nightly", "capture", "nightly", "", {"schedule": "nightly"}))
+    await job.on_fired(ScheduleFired("capture:nightly", "capture", "nightly", "", {"schedule": "nightly"}))
     assert [(e["event"], e["error"]) for e in errors(logs)] == [("capture.scheduled_failed", PAGE_TWO)]
     assert cw_env.captures() == set()
 
 
 @pytest.mark.anyio
-async def test_a_scheduled_sync_whose_trakt_page_two_fails_logs_one_error_line(cw_env: CwEnv) -> None:
+async def test_a_scheduled_sync_whose_trakt_page_two_fails_logs_one_error_line(
+    cw_env: CwEnv, logs: list[dict[str, Any]]
+) -> None:
     fail_second_page(cw_env)
     pair = {"name": "p", "source": "plex", "target": "trakt", "mode": "one-way", "features": ["history"]}
     cw_env.configure({"trakt": {"max_retries": 1}, "pairs": [pair]})
     host, config = daemon_parts(cw_env)
     job = ScheduledSyncs(host, lambda: config, None)
-    with capture_logs() as logs:
-        await job.on_fired(ScheduleFired("sync:p", "sync", "p", "", {"pair": "p"}))
+    await job.on_fired(ScheduleFired("sync:p", "sync", "p", "", {"pair": "p"}))
     assert [(e["event"], e["error"]) for e in errors(logs)] == [("sync.failed", PAGE_TWO)]
+
+
+# -- what counts as a fault ---------------------------------------------------------------
+
+
+def test_a_group_of_faults_is_each_distinct_message_once_and_a_bug_in_it_is_not_a_fault() -> None:
+    page = PairError  # any of crosswatch's errors
+    two = ExceptionGroup("pages", [page("page 2 failed"), ExceptionGroup("inner", [page("page 2 failed")])])
+    grouped = ExceptionGroup("reads", [two, OSError(28, "No space left on device")])
+    assert fault_lines(grouped) == ["page 2 failed", "[Errno 28] No space left on device"]
+    assert fault_message(grouped) == "page 2 failed; [Errno 28] No space left on device"
+    assert fault_lines(ExceptionGroup("reads", [page("x"), KeyError("id")])) is None  # a bug among them
+
+
+def test_a_raw_network_error_names_the_request_it_was_for() -> None:
+    request = httpx.Request("GET", "http://127.0.0.1:9/sync/history")
+    assert fault_lines(httpx.ConnectError("[Errno 111] Connection refused", request=request)) == [
+        "GET http://127.0.0.1:9/sync/history: [Errno 111] Connection refused"
+    ]

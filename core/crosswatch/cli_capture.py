@@ -41,7 +41,7 @@ def add_capture(sub: argparse._SubParsersAction) -> None:
     restore.add_argument("--profile", help="restore into this profile of the capture's provider")
     restore.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
     restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    restore.add_argument("--verbose", action="store_true", help="list the items of the plan")
+    restore.add_argument("--verbose", dest="list_items", action="store_true", help="list the items of the plan")
     restore.add_argument("--json", action="store_true", help="machine-readable output")
 
     compare = actions.add_parser("compare", help="what changed between two captures of one provider")

@@ -24,7 +24,7 @@ def add_sync(sub: argparse._SubParsersAction) -> None:
     run.add_argument("pair", metavar="PAIR")
     _guards(run)
     run.add_argument("--dry-run", action="store_true", help="plan and print, write nothing")
-    run.add_argument("--verbose", action="store_true", help="list the items of each change")
+    run.add_argument("--verbose", dest="list_items", action="store_true", help="list the items of each change")
     run.add_argument("--json", action="store_true", help="machine-readable output")
 
     plan = actions.add_parser("plan", help="write a readable plan of a pair's next run, without writing to providers")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,9 @@ class Daemon:
         self.scrobbles: ScrobbleRouter | None = None
         self._announced: tuple[str | None, str] | None = None  # daemon.json's url and token
         self.early_signals: list[int] = []  # SIGTERM/SIGINT noted before the event loop ran
+        # called once the loop's signal handling has ended (the process owner re-installs its own
+        # handler, so a second SIGTERM in the last moments of exit cannot kill it with -15)
+        self.after_signals: Callable[[], None] | None = None
         self._serving = False
         self._sock: Any = None
 
@@ -124,7 +127,9 @@ class Daemon:
                     retire(self.state)
                 lock.release()
                 self.notifier.close()
-            log.info("daemon.stopped", uptime_s=round(time.monotonic() - self.started, 1))
+        if self.after_signals is not None:
+            self.after_signals()
+        log.info("daemon.stopped", uptime_s=round(time.monotonic() - self.started, 1))
         return code
 
     async def _start(self, tg: anyio.abc.TaskGroup, config: Config, lock: DaemonLock) -> int:

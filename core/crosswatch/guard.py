@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import msgspec
 import structlog
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from crosswatch.bus import EventBus, PublishError
@@ -199,6 +199,10 @@ def guard_route(bus: EventBus, token: str) -> Route:
         try:
             body = await _body(request)
             event = _event(body)
+        except ClientDisconnect:
+            # the command gave up (killed, or its timeout) before sending all of it: nothing to act on
+            log.info("guard.request_incomplete")
+            return Response(status_code=400)
         except (ValueError, KeyError, TypeError, RecursionError) as exc:
             return JSONResponse({"error": f"not a guard event: {exc}"}, status_code=400)
         deadline = body.get("valid_until")

@@ -235,7 +235,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
         def confirm(report: Any) -> bool:
             if not args.json:
-                _print_plan(report, args.verbose)
+                _print_plan(report, args.list_items)
             what = "Clear and restore" if args.mode == "clear" else "Apply"
             return ask(f"{what} this plan on {report.provider}?", args.yes)
 
@@ -260,10 +260,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def _restored(report: Any, args: argparse.Namespace) -> int:
     if args.json:
-        print_json(report.to_json(args.verbose))
+        print_json(report.to_json(args.list_items))
     elif not report.applied:
         if args.dry_run or all(f.plan.empty for f in report.features):
-            _print_plan(report, args.verbose)
+            _print_plan(report, args.list_items)
             print("dry run: nothing written" if args.dry_run else "nothing to restore")
         else:
             print("nothing written")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+from collections.abc import Callable
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -15,8 +16,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         if signum != signal.SIGHUP:  # a reload during start-up: the config is read anyway
             early.append(signum)
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, note)
+    def install(handler: signal.Handlers | Callable[[int, object], None]) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, handler)
+
+    install(note)
 
     import anyio
     import structlog
@@ -31,6 +35,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     folder = config_dir(args)
     daemon = Daemon(folder, log_format=args.log_format, verbose=args.verbose)
     daemon.early_signals = early
+    # once stopped, a late SIGTERM has nothing left to stop: ignored, not fatal (SIG_IGN, because
+    # Python resets its own handlers to the default while the interpreter exits)
+    daemon.after_signals = lambda: install(signal.SIG_IGN)
     try:
         check_config_dir(folder)
         daemon.prepare()

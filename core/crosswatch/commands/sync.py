@@ -149,7 +149,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             if args.json:
                 print_json(report_json(report))
             elif args.dry_run:
-                print_plan(pair, report.plans, args.verbose)
+                print_plan(pair, report.plans, args.list_items)
                 print("dry run: nothing written")
             else:
                 print_report(pair, report)
