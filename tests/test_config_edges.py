@@ -243,3 +243,11 @@ def test_reload_accepts_a_config_toml_with_any_setting_left(tmp_path: Path, sect
     (tmp_path / CONFIG_FILE).write_text("[daemon]\n")
 
     assert load_config(tmp_path, sections, in_force).pairs == ()
+
+
+def test_a_config_nested_too_deeply_is_an_error_naming_the_file(tmp_path: Path, sections: dict) -> None:
+    (tmp_path / "config.toml").write_text("a = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path, sections)
+    [issue] = caught.value.issues
+    assert "nested too deeply" in str(issue) and "config.toml" in str(issue)

@@ -39,6 +39,16 @@ async def test_unreachable_server(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
+async def test_an_answer_nested_too_deeply_is_a_plex_error(tmp_path: Path) -> None:
+    async with fake_server() as (fake, url):
+        fake.routes["GET /library/sections"] = (200, {}, b'{"MediaContainer": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+        plex = _provider(url, tmp_path, "token", max_retries=0)
+        with pytest.raises(PlexError, match="not JSON"):
+            await plex.read(Feature.RATINGS)
+        await plex.aclose()
+
+
+@pytest.mark.anyio
 async def test_malformed_json_and_a_full_page_without_a_total(tmp_path: Path) -> None:
     async with fake_server() as (fake, url):
         fake.routes["GET /library/sections"] = (200, {}, b'{"MediaContainer": {"Directory": [')

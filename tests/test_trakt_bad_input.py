@@ -91,6 +91,17 @@ async def test_html_error_page_from_a_proxy(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
+async def test_an_answer_nested_too_deeply_is_a_trakt_error_and_a_deep_rate_header_is_ignored(tmp_path: Path) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    async with fake_trakt() as (fake, url):
+        fake.routes["GET /sync/watchlist"] = (200, {"x-ratelimit": "[" * 3000 + "]" * 3000}, deep)
+        trakt = provider(settings_for(url), save_tokens(tmp_path))
+        with pytest.raises(TraktError, match="malformed JSON"):
+            await trakt.read(Feature.WATCHLIST)
+        await trakt.aclose()
+
+
+@pytest.mark.anyio
 async def test_malformed_json(tmp_path: Path) -> None:
     async with fake_trakt() as (fake, url):
         fake.routes["GET /sync/watchlist"] = (200, {}, b'[{"rank": 1, "type": "movie", ')

@@ -305,7 +305,7 @@ def ratelimit_state(headers: Mapping[str, str]) -> dict[str, Any] | None:
         return None
     try:
         data = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {"raw": value[:200]}
     return data if isinstance(data, dict) else None
 

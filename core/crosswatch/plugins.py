@@ -77,7 +77,7 @@ def peek_disabled(config_dir: Path) -> list[str]:
     try:
         raw = tomllib.loads((Path(config_dir) / CONFIG_FILE).read_text(encoding="utf-8"))
         disabled = raw.get("plugins", {}).get("disabled", [])
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError, RecursionError):
         return []
     return [d for d in disabled if isinstance(d, str)] if isinstance(disabled, list) else []
 

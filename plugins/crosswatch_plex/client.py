@@ -29,7 +29,7 @@ def json_object(response: httpx.Response, what: str, error: type[HttpError] = Ht
         raise error(f"{what}: Plex answered HTTP {status}", response)
     try:
         data = msgspec.json.decode(response.content)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise error(f"{what}: Plex answered with something that is not JSON", response) from exc
     if not isinstance(data, dict):
         raise error(f"{what}: unexpected answer from Plex", response)

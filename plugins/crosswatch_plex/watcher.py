@@ -141,7 +141,7 @@ class PlexWatcher:
             kind = container["type"]
             if not isinstance(container, dict):
                 raise TypeError("not an object")
-        except (msgspec.DecodeError, KeyError, TypeError):
+        except (msgspec.DecodeError, KeyError, TypeError, RecursionError):
             self.garbage += 1
             log.debug("plex.watcher_garbage", profile=self.profile, frame=text[:200])
             return

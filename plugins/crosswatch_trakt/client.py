@@ -240,7 +240,7 @@ class TraktClient:
             )
         try:
             return msgspec.json.decode(response.content)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:
             raise TraktError(f"{what}: malformed JSON from Trakt ({exc})", response) from exc
 
     async def get(self, path: str, *, scope: str, params: dict[str, Any] | None = None) -> Any:
@@ -329,6 +329,6 @@ def _looks_html(response: httpx.Response) -> bool:
 def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
     try:
         data = msgspec.json.decode(response.content)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}

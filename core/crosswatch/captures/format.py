@@ -113,7 +113,7 @@ def decode_header(first_line: bytes, where: str) -> Header | None:
         return None
     try:
         return _checked(msgspec.json.decode(line[: -len(_ITEMS_OPEN)] + b"}", type=Header), where)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
 
 

@@ -79,6 +79,8 @@ def read_toml(path: Path, *, required: bool) -> tuple[dict[str, Any], str]:
             line = len(text.rstrip().splitlines()) or 1  # the last line with content
         msg = _TOML_POS.sub("", str(exc)).replace("(at end of document)", "(at end of file)").strip()
         raise ConfigError([ConfigIssue(path, line, "", f"invalid TOML: {msg}")]) from exc
+    except RecursionError:
+        raise ConfigError([ConfigIssue(path, None, "", "invalid TOML: nested too deeply")]) from None
 
 
 # -- validation -------------------------------------------------------------------------
