@@ -14,6 +14,9 @@ from crosswatch.cli_sync import add_sync
 #: command path -> "module:function" under crosswatch.commands
 COMMANDS = {
     ("run",): "run:cmd_run",
+    ("init",): "init:cmd_init",
+    ("status",): "status:cmd_status",
+    ("runs",): "runs:cmd_runs",
     ("demo",): "demo:cmd_demo",
     ("config", "check"): "config:cmd_check",
     ("plugins", "list"): "plugins:cmd_list",
@@ -56,10 +59,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="log format (default: the config's log.format; auto = console on a terminal, JSON otherwise)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress bars or progress lines on stderr for long work"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = sub.add_parser("run", help="run the daemon in the foreground (systemd runs this)")
     run.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio", help="async backend")
+
+    sub.add_parser("init", help="write a commented starter config.toml (never overwrites) and say what next")
+
+    status = sub.add_parser("status", help="is everything fine? the daemon, each job's last and next run, sign-ins")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    runs = sub.add_parser("runs", help="the run history: every sync, capture, restore, prune and clear")
+    runs.add_argument("--pair", help="only this pair's runs")
+    runs.add_argument("--kind", help="only runs of this kind (sync, capture, restore, prune, clear, sign-in)")
+    runs.add_argument("--failed", action="store_true", help="only runs that did not end well")
+    runs.add_argument("--limit", type=int, default=20, help="at most this many, newest first (default 20)")
+    runs.add_argument("--json", action="store_true", help="machine-readable output")
 
     demo = sub.add_parser("demo", help="everything against the Plex and Trakt emulators, in a temporary folder")
     demo.add_argument("--seed", type=int, default=7, help="seed of the emulated library (default 7)")

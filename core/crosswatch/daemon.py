@@ -11,6 +11,7 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,7 @@ class Daemon:
         self.web: WebApp | None = None
         self.reloads = 0
         self.rejected = 0
+        self.rejected_because = ""  # the last rejected reload's first issue, until a reload is accepted
         self._reload_lock: anyio.Lock | None = None
         self._watch_stop: anyio.Event | None = None
         self._stopping: anyio.Event | None = None
@@ -149,7 +151,12 @@ class Daemon:
             return 1
         token = await anyio.to_thread.run_sync(announce, self.state, url)
         self._announced = (url, token)
-        self.web = WebApp(self.health, core=[guard_route(self.bus, token), job_route(self.scheduler.trigger, token)])
+        from crosswatch.metrics import metrics_route  # prometheus_client: the daemon's, never the CLI's
+
+        self.web = WebApp(
+            self.health,
+            core=[guard_route(self.bus, token), job_route(self.scheduler.trigger, token), metrics_route(self)],
+        )
         self.supervisor = ServiceSupervisor(tg)
         tg.start_soon(self.bus.run)
         tg.start_soon(self.scrobbles.run)
@@ -256,10 +263,12 @@ class Daemon:
                     raise
         except ConfigError as exc:
             self.rejected += 1
+            self.rejected_because = str(exc.issues[0]) if exc.issues else "invalid config"
             for issue in exc.issues:
                 log.error("config.rejected", reason=reason, issue=str(issue), kept="previous config stays in force")
             self.bus.emit(ConfigRejected(tuple(str(i) for i in exc.issues)))
             return False
+        self.rejected_because = ""
         changed = config.changed_sections(previous)
         if not changed and not off and not on:
             log.info("config.unchanged", reason=reason)
@@ -361,11 +370,26 @@ class Daemon:
             self.notifier.watchdog()
             await anyio.sleep(interval)
 
-    def health(self) -> dict[str, Any]:
-        """The body of ``GET /healthz``."""
+    async def health(self) -> dict[str, Any]:
+        """The body of ``GET /healthz``: the verdict and its reasons (see :mod:`crosswatch.status`), then facts."""
+        from crosswatch.status import Reason, assess, gather
+
+        facts = self.facts()
+        verdict, reasons, jobs = "ok", [], []
+        if self.config is not None:
+            try:
+                status = await anyio.to_thread.run_sync(gather, self.config, self.host)
+                status.reasons = assess(self.config, status, facts)
+                verdict, reasons = status.verdict, status.reasons
+                jobs = [j.to_json() for j in status.jobs]
+            except Exception as exc:  # the endpoint answers whatever happens to the history
+                verdict, reasons = "degraded", [Reason("degraded", "status", f"cannot read the run history: {exc}")]
+        return {"status": verdict, "reasons": [asdict(r) for r in reasons], **facts, "last_runs": jobs}
+
+    def facts(self) -> dict[str, Any]:
+        """What only the running daemon knows: version, uptime, services, scrobbling, the guard."""
         config = self.config
         return {
-            "status": "ok",
             "version": __version__,
             "backend": _backend(),
             "pid": os.getpid(),
@@ -375,6 +399,8 @@ class Daemon:
             "jobs": self.scheduler.describe() if self.scheduler else [],
             "reloads": self.reloads,
             "rejected_reloads": self.rejected,
+            "config_rejected": self.rejected_because,
+            "crash_looping": self.supervisor.crash_looping() if self.supervisor else {},
             "scrobble": self.scrobbles.stats() if self.scrobbles else {},
             "guard": self.scrobbles.guard.describe() if self.scrobbles else {},
             "bus": {

@@ -34,6 +34,7 @@ class ScheduleFired(Event):
     name: str
     scheduled_for: str  # ISO time of the slot, in the job's time zone
     params: dict[str, Any] = field(default_factory=dict)
+    trigger: str = "schedule"  # or "web": run now on request (POST /jobs/<job>/run)
 
 
 @dataclass(frozen=True)

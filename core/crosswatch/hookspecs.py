@@ -17,8 +17,9 @@ if TYPE_CHECKING:
     from crosswatch.bus import BusView
     from crosswatch.config import Config, ConfigSection
     from crosswatch.model import Feature, Item
-    from crosswatch.provider import AuthContext, FeatureSupport, ProviderSpec
+    from crosswatch.provider import AuthContext, FeatureSupport, ProviderSpec, SignInState
     from crosswatch.services import ServiceContext
+    from crosswatch.state import StateDir
 
 hookspec = pluggy.HookspecMarker("crosswatch")
 
@@ -47,6 +48,15 @@ def crosswatch_auth_flows() -> dict[str, Callable[[AuthContext], Awaitable[None]
     """Return ``{section: sign_in}`` for ``crosswatch auth <section>`` (Trakt device code, Plex PIN).
 
     ``sign_in(ctx)`` talks to the person through ``ctx.say`` and saves what it gets in ``ctx.state``.
+    """
+
+
+@hookspec(firstresult=True)
+def crosswatch_sign_in_state(section: str, profile: str, state: StateDir) -> SignInState | None:
+    """How the sign-in of ``section``'s ``profile`` stands; None for a section that is not this plugin's.
+
+    Read it from ``state`` only, without network (``crosswatch status`` and ``/healthz`` call
+    it): is there a sign-in, when does it expire, when was it last refreshed.
     """
 
 

@@ -45,6 +45,21 @@ class HttpError(CrosswatchError):
         self.status = response.status_code if response is not None else None
 
 
+class SignInError(HttpError):
+    """A provider's sign-in is not usable (missing, expired, revoked, or its refresh failed).
+
+    Providers raise it (or a subclass) so that core can say so in ``crosswatch status``, in
+    ``/healthz`` and in the run history; the message tells the person what to run.
+    """
+
+    def __init__(
+        self, message: str, response: httpx.Response | None = None, *, provider: str = "", profile: str = ""
+    ) -> None:
+        super().__init__(message, response)
+        self.provider = provider
+        self.profile = profile
+
+
 class OutcomeUnknown(HttpError):
     """A non-idempotent write may or may not have been applied; reconcile before re-sending."""
 
@@ -144,6 +159,13 @@ class WindowBudget:
                     return
                 await anyio.sleep(self._stamps[0] + self.period - now)
 
+    def remaining(self) -> int | None:
+        """Calls left in the current window (None: no budget); read without waiting, for /metrics."""
+        if self.limit <= 0:
+            return None
+        horizon = time.monotonic() - self.period
+        return max(0, self.limit - sum(1 for stamp in list(self._stamps) if stamp > horizon))
+
 
 @dataclass
 class PolicyStats:
@@ -151,6 +173,10 @@ class PolicyStats:
     retries: int = 0
     throttled: int = 0  # 429s received
     by_method: dict[str, int] = field(default_factory=dict)
+    by_status: dict[str, int] = field(default_factory=dict)  # "200", "429", ...; "error": no answer (for /metrics)
+
+    def answered(self, status: str) -> None:
+        self.by_status[status] = self.by_status.get(status, 0) + 1
 
 
 class HttpPolicy:
@@ -235,6 +261,7 @@ class HttpPolicy:
                     if is_write:
                         crash_point("http.write.after", f"{self.name} {method} {_path(url)} {response.status_code}")
             except httpx.TransportError as exc:
+                self.stats.answered("error")
                 sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
                 if sent and not idempotent:
                     raise OutcomeUnknown(f"{method} {_path(url)}: {type(exc).__name__} after sending") from exc
@@ -253,6 +280,7 @@ class HttpPolicy:
                 )
             else:
                 status = response.status_code
+                self.stats.answered(str(status))
                 if status not in RETRY_SAFE and status not in RETRY_UNSURE:
                     return response
                 if status == 429:
@@ -320,6 +348,11 @@ _policies: dict[str, HttpPolicy] = {}
 def total_requests() -> int:
     """Requests sent so far by every provider account of this process (for run summaries)."""
     return sum(p.stats.requests for p in _policies.values())
+
+
+def policies() -> list[HttpPolicy]:
+    """Every provider account's policy in this process (the daemon's /metrics reads their stats)."""
+    return list(_policies.values())
 
 
 def policy_for(key: str, **settings: Any) -> HttpPolicy:

@@ -63,6 +63,16 @@ class Provider(Protocol):
 
 
 @dataclass(frozen=True)
+class SignInState:
+    """How a provider profile's sign-in stands, as read from its state files (no network)."""
+
+    signed_in: bool
+    detail: str = ""  # for a person: "expires 2027-03-01", "run `crosswatch auth trakt`"
+    expires_at: float | None = None  # epoch seconds; None when the sign-in does not expire
+    refreshed_at: float | None = None  # when it was last obtained or refreshed
+
+
+@dataclass(frozen=True)
 class AuthContext:
     """What a provider's sign-in flow gets (``crosswatch auth <provider>``)."""
 

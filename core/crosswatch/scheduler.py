@@ -106,14 +106,14 @@ class Scheduler:
             for j, t in self.next_runs()
         ]
 
-    def trigger(self, job_id: str) -> bool:
+    def trigger(self, job_id: str, trigger: str = "web") -> bool:
         """Run a job now (on demand); False if unknown or still running."""
         job = self._jobs.get(job_id)
         if job is None:
             return False
-        return self._fire(job, self._now().astimezone(job.tz))
+        return self._fire(job, self._now().astimezone(job.tz), trigger)
 
-    def _fire(self, job: Job, slot: datetime) -> bool:
+    def _fire(self, job: Job, slot: datetime, trigger: str = "schedule") -> bool:
         if job.id in self.running:
             self.skipped[job.id] = self.skipped.get(job.id, 0) + 1
             log.warning("schedule.skipped", job=job.id, slot=slot.isoformat(), reason="previous run still running")
@@ -122,11 +122,11 @@ class Scheduler:
             raise RuntimeError("scheduler is not running")
         self.running.add(job.id)
         self.fired[job.id] = self.fired.get(job.id, 0) + 1
-        self._tg.start_soon(self._run_job, job, slot)
+        self._tg.start_soon(self._run_job, job, slot, trigger)
         return True
 
-    async def _run_job(self, job: Job, slot: datetime) -> None:
-        event = ScheduleFired(job.id, job.kind, job.name, slot.isoformat(), dict(job.params))
+    async def _run_job(self, job: Job, slot: datetime, trigger: str = "schedule") -> None:
+        event = ScheduleFired(job.id, job.kind, job.name, slot.isoformat(), dict(job.params), trigger)
         log.info("schedule.fired", job=job.id, slot=slot.isoformat())
         try:
             if not self.bus.subscribers(event):

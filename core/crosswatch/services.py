@@ -48,6 +48,7 @@ class ServiceSupervisor:
         self._tg = tg
         self._scopes: dict[str, anyio.CancelScope] = {}
         self.restarts: dict[str, int] = {}
+        self.crashes: dict[str, tuple[int, float]] = {}  # service -> (crashes in a row, wall time of the last)
 
     def start(self, plugin: str, services: list[Callable[[ServiceContext], Any]], ctx: ServiceContext) -> None:
         if not services or plugin in self._scopes:
@@ -63,6 +64,13 @@ class ServiceSupervisor:
 
     def running(self) -> list[str]:
         return sorted(self._scopes)
+
+    def crash_looping(self, at_least: int = 3) -> dict[str, int]:
+        """Services that crashed ``at_least`` times in a row lately (each restart came quickly)."""
+        now = time.time()
+        return {
+            name: n for name, (n, last) in self.crashes.items() if n >= at_least and now - last < HEALTHY_S
+        }
 
     async def _run_plugin(self, plugin: str, services: list, ctx: ServiceContext, scope: anyio.CancelScope) -> None:
         with scope:
@@ -85,5 +93,6 @@ class ServiceSupervisor:
                 delay = RESTART_BACKOFF[min(failures, len(RESTART_BACKOFF) - 1)]
                 failures += 1
                 self.restarts[name] = self.restarts.get(name, 0) + 1
+                self.crashes[name] = (failures, time.time())
                 log.error("service.crashed", service=name, error=repr(exc), restart_in_s=delay)
                 await anyio.sleep(delay)

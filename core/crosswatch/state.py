@@ -38,6 +38,10 @@ class StateError(CrosswatchError):
     """A state file could not be read or written; the message names the file."""
 
 
+class Busy(StateError):
+    """Another process holds the lock of what was asked for (a pair's run, say)."""
+
+
 class CorruptStateFile(StateError):
     """A state file did not parse; it has been moved aside (never silently reset)."""
 
@@ -176,7 +180,7 @@ class StateDir:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise StateError(f"{what} is running already (in the daemon or another command)") from None
+                raise Busy(f"{what} is running already (in the daemon or another command)") from None
             yield
         finally:
             os.close(fd)

@@ -6,6 +6,7 @@ before serving starts, so a port in use is a clear start-up error and readiness 
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import socket
@@ -44,14 +45,22 @@ def bind_socket(listen: str) -> socket.socket:
 class WebApp:
     """An ASGI app whose routes can be swapped when plugins change (on a config reload)."""
 
-    def __init__(self, health: Callable[[], dict[str, Any]], core: Sequence[BaseRoute] = ()) -> None:
+    def __init__(
+        self,
+        health: Callable[[], dict[str, Any] | Awaitable[dict[str, Any]]],
+        core: Sequence[BaseRoute] = (),
+    ) -> None:
         self._health = health
         self._core = list(core)
         self._app = self._build([])
 
     def _build(self, extra: Sequence[BaseRoute]) -> Starlette:
         async def healthz(request: Request) -> JSONResponse:
-            return JSONResponse(self._health())
+            body = self._health()
+            if inspect.isawaitable(body):
+                body = await body
+            # 503 for "failing" so that a container healthcheck or an uptime monitor acts on it
+            return JSONResponse(body, status_code=503 if body.get("status") == "failing" else 200)
 
         return Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), *self._core, *extra])
 

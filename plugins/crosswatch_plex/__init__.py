@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Any
 from crosswatch import hookimpl
 from crosswatch.config import Config, ConfigSection
 from crosswatch.model import Feature
-from crosswatch.provider import AuthContext, FeatureSupport, Provider, ProviderContext, ProviderSpec
+from crosswatch.provider import (
+    AuthContext,
+    FeatureSupport,
+    Provider,
+    ProviderContext,
+    ProviderSpec,
+    SignInState,
+    file_prefix,
+)
+from crosswatch.state import StateDir
 from crosswatch_plex.config import PlexSettings
 
 if TYPE_CHECKING:
@@ -60,6 +69,19 @@ def crosswatch_auth_flows() -> dict[str, Callable[[AuthContext], Awaitable[None]
 @hookimpl
 def crosswatch_emulators() -> dict[str, str]:
     return {"plex": "crosswatch_plex.emulator.cli:main"}
+
+
+@hookimpl
+def crosswatch_sign_in_state(section: str, profile: str, state: StateDir) -> SignInState | None:
+    if section != "plex":
+        return None
+    from crosswatch_plex.identity import PlexAccount
+
+    name = f"{file_prefix('plex', profile)}.tokens.json"
+    account = state.read_json_or_default(name, None, type=PlexAccount, instead="Plex is not signed in without it")
+    if account is None or not account.token:
+        return SignInState(False, "not signed in: run `crosswatch auth plex`")
+    return SignInState(True)  # a Plex token does not expire; a revoked one shows as a failed job
 
 
 class _Live:

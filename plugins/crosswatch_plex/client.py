@@ -8,7 +8,7 @@ import anyio
 import httpx
 import msgspec
 
-from crosswatch.http import HttpError, HttpPolicy, RetryPolicy, policy_for
+from crosswatch.http import HttpError, HttpPolicy, RetryPolicy, SignInError, policy_for
 from crosswatch.state import StateDir
 from crosswatch_plex.config import PlexSettings
 from crosswatch_plex.identity import PlexIdentity
@@ -20,11 +20,15 @@ class PlexError(HttpError):
     """A Plex request failed for good; the message says which and why."""
 
 
+class PlexSignInError(PlexError, SignInError):
+    """Not signed in to Plex, or Plex refused the token."""
+
+
 def json_object(response: httpx.Response, what: str, error: type[HttpError] = HttpError) -> dict[str, Any]:
     """The JSON object of a successful Plex answer; ``error`` with a clear message otherwise."""
     status = response.status_code
     if status == 401:
-        raise error(f"{what}: Plex refused the token (401): {SIGN_IN}", response)
+        raise PlexSignInError(f"{what}: Plex refused the token (401): {SIGN_IN}", response)
     if status >= 300:
         raise error(f"{what}: Plex answered HTTP {status}", response)
     try:
@@ -55,7 +59,7 @@ class PlexClient:
         if self._http is None:
             account = await anyio.to_thread.run_sync(self.identity.load)
             if account is None:
-                raise PlexError(f"not signed in to Plex (profile {self.profile}): {SIGN_IN}")
+                raise PlexSignInError(f"not signed in to Plex (profile {self.profile}): {SIGN_IN}", profile=self.profile)
             self._server_token = account.server_token
             self._http = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.settings.timeout_s),

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 from crosswatch import hookimpl
 from crosswatch.config import ConfigSection
 from crosswatch.model import Feature
-from crosswatch.provider import AuthContext, FeatureSupport, Provider, ProviderContext, ProviderSpec
+from crosswatch.provider import (
+    AuthContext,
+    FeatureSupport,
+    Provider,
+    ProviderContext,
+    ProviderSpec,
+    SignInState,
+    file_prefix,
+)
+from crosswatch.state import StateDir
 from crosswatch_trakt.config import TraktSettings
 
 FEATURES = {
@@ -50,6 +60,23 @@ def crosswatch_auth_flows() -> dict[str, Callable[[AuthContext], Awaitable[None]
 @hookimpl
 def crosswatch_emulators() -> dict[str, str]:
     return {"trakt": "crosswatch_trakt.emulator.cli:main"}
+
+
+@hookimpl
+def crosswatch_sign_in_state(section: str, profile: str, state: StateDir) -> SignInState | None:
+    if section != "trakt":
+        return None
+    from crosswatch_trakt.tokens import Tokens
+
+    name = f"{file_prefix('trakt', profile)}.tokens.json"
+    tokens = state.read_json_or_default(name, None, type=Tokens, instead="Trakt is not signed in without it")
+    if tokens is None:
+        return SignInState(False, "not signed in: run `crosswatch auth trakt`")
+    if tokens.expires_at <= time.time():
+        return SignInState(
+            False, "the sign-in expired: run `crosswatch auth trakt`", tokens.expires_at, tokens.created_at
+        )
+    return SignInState(True, "", tokens.expires_at, tokens.created_at)
 
 
 @hookimpl

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import httpx
 
-from crosswatch.http import HttpError
+from crosswatch.http import HttpError, SignInError
 
 
 class TraktError(HttpError):
     """A Trakt request failed for good."""
 
 
-class TraktAuthError(TraktError):
+class TraktAuthError(TraktError, SignInError):
     """Not signed in, or the sign-in was refused: the user must run ``crosswatch auth trakt``."""
 
 

@@ -12,6 +12,7 @@ from crosswatch.config import Config
 from crosswatch.events import Event, WriteStarting
 from crosswatch.plugins import PluginHost
 from crosswatch.profiles import Profile, resolve_profile
+from crosswatch.recording import Recording, recorded
 from crosswatch.state import StateDir
 
 
@@ -27,6 +28,7 @@ class CaptureContext:
     host: PluginHost
     bus: Any = None  # an EventBus in the daemon; None in a one-shot command
     say: Callable[[str], None] = field(default=_silent)  # progress lines for a person
+    trigger: str = "command"  # what started the jobs run with it: command, schedule or web (the run history)
 
     @property
     def state(self) -> StateDir:
@@ -62,6 +64,10 @@ class CaptureContext:
                 yield outcome
         else:
             yield Outcome()
+
+    def recorded(self, job: str, kind: str, **subject: Any) -> contextlib.AbstractAsyncContextManager[Recording]:
+        """Record the block as a run of ``job`` in the run history (see :mod:`crosswatch.recording`)."""
+        return recorded(self.config, job, kind, self.trigger, **subject)
 
     def emit(self, event: Event) -> None:
         if self.bus is not None:

@@ -53,10 +53,18 @@ async def create_capture(
     except ProfileError as exc:
         raise CaptureError(str(exc)) from None
     features = capture_features(target, feature)
-    if instance is not None:
-        return await _create(ctx, target, instance, feature, features, label, kind, schedule, reason)
-    async with opened(target, ctx.state, ctx.bus) as opened_instance:
-        return await _create(ctx, target, opened_instance, feature, features, label, kind, schedule, reason)
+    job = f"capture:{schedule}" if schedule else f"capture:{target.name}:{feature}"
+    subject = {"provider": target.provider, "profile": target.profile, "feature": feature}
+    async with ctx.recorded(job, "capture", **subject) as recording:
+        if instance is not None:
+            refs = await _create(ctx, target, instance, feature, features, label, kind, schedule, reason)
+        else:
+            async with opened(target, ctx.state, ctx.bus) as opened_instance:
+                refs = await _create(ctx, target, opened_instance, feature, features, label, kind, schedule, reason)
+        heads = [(ref.rel, ref.header) for ref in refs if ref.header is not None]
+        recording.counts = {h.feature: h.stats.count for _, h in heads if h.feature != ALL}
+        recording.summary = [{"capture": rel, "feature": h.feature, "items": h.stats.count} for rel, h in heads]
+    return refs
 
 
 async def _create(

@@ -22,6 +22,7 @@ from crosswatch.events import RestoreStarting
 from crosswatch.model import Feature, Item
 from crosswatch.profiles import Profile, ProfileError, opened
 from crosswatch.provider import Provider, WriteResult
+from crosswatch.recording import Recording
 
 log = structlog.get_logger("crosswatch.captures")
 MODES = ("merge", "clear")
@@ -128,23 +129,56 @@ async def restore_capture(
             return report
         if confirm is not None and not confirm(report):
             return report
-        if mode == "clear":
-            safety = await write_captures(
-                ctx,
-                target,
-                capture.feature,
-                current,
-                label="safety-before-restore",
-                kind="safety",
-                reason=f"before a clear-mode restore of {name}",
-            )
-            report.safety = [s.rel for s in safety]
-        for outcome in report.features:
-            await _apply(ctx, target, instance, outcome)
-        report.applied = True
+        job = f"restore:{target.name}"
+        subject = {"provider": target.provider, "profile": target.profile, "feature": capture.feature}
+        async with ctx.recorded(job, "restore", **subject) as recording:
+            try:
+                await _restore(ctx, target, instance, capture.feature, current, mode, name, report)
+            finally:
+                _tell(recording, report)
     ctx.host.call_each("crosswatch_restore_finished", report=report)
     log.info("capture.restored", capture=name, mode=mode, ok=report.ok)
     return report
+
+
+def _tell(recording: Recording, report: RestoreReport) -> None:
+    """The restore's numbers and safety capture, for its row in the run history."""
+    recording.safety = list(report.safety)
+    recording.summary = []
+    for outcome in report.features:
+        counts = {a: sum(getattr(outcome, a).values()) for a in ("added", "updated", "removed")}
+        recording.summary.append({"feature": outcome.plan.feature, **counts, "failed": len(outcome.failed)})
+    recording.counts = {a: sum(r[a] for r in recording.summary) for a in ("added", "updated", "removed", "failed")}
+    if recording.counts["failed"]:
+        recording.result = "failed"
+        recording.error = f"{recording.counts['failed']} item(s) could not be written (see the report)"
+
+
+async def _restore(
+    ctx: CaptureContext,
+    target: Profile,
+    instance: Provider,
+    feature: str,
+    current: dict[Feature, list[Item]],
+    mode: str,
+    name: str,
+    report: RestoreReport,
+) -> None:
+    """The writing half of a confirmed restore: the safety capture (clear mode), then each feature."""
+    if mode == "clear":
+        safety = await write_captures(
+            ctx,
+            target,
+            feature,
+            current,
+            label="safety-before-restore",
+            kind="safety",
+            reason=f"before a clear-mode restore of {name}",
+        )
+        report.safety = [s.rel for s in safety]
+    for outcome in report.features:
+        await _apply(ctx, target, instance, outcome)
+    report.applied = True
 
 
 def _mode_for(target: Profile, feature: Feature, mode: str, name: str, bundle: bool) -> tuple[str, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import anyio
 import structlog
 
 from crosswatch.captures.context import CaptureContext
@@ -96,4 +97,27 @@ def prune(ctx: CaptureContext, schedules: list[CaptureSchedule], *, dry_run: boo
                 continue
             result.deleted.append(ref.rel)
         results.append(result)
+    return results
+
+
+async def prune_recorded(ctx: CaptureContext, schedules: list[CaptureSchedule], job: str) -> list[PruneResult]:
+    """:func:`prune` (in a worker thread) recorded in the run history as a ``prune`` run of ``job``."""
+    quiet = CaptureContext(ctx.config, ctx.host)  # no bus in a worker thread
+    async with ctx.recorded(job, "prune") as recording:
+        results = await anyio.to_thread.run_sync(lambda: prune(quiet, schedules))
+        recording.counts = {
+            "deleted": sum(len(r.deleted) for r in results),
+            "kept": sum(len(r.kept) for r in results),
+            "refused": sum(len(r.refused) for r in results),
+        }
+        recording.summary = [
+            {"schedule": r.schedule, "deleted": len(r.deleted), "kept": len(r.kept), "refused": len(r.refused)}
+            for r in results
+        ]
+        if recording.counts["refused"]:
+            recording.result = "refused"
+            recording.error = "; ".join(f"{f.path}: {f.reason}" for r in results for f in r.refused)[:500]
+    for result in results:
+        for rel in result.deleted:
+            ctx.emit(CaptureDeleted(str(ctx.store.root / rel)))
     return results

@@ -10,11 +10,11 @@ import structlog
 
 from crosswatch.captures.context import CaptureContext
 from crosswatch.captures.create import create_capture
-from crosswatch.captures.retention import prune
+from crosswatch.captures.retention import prune_recorded
 from crosswatch.config import Config
 from crosswatch.config.schema import CaptureSchedule
 from crosswatch.errors import fault_message
-from crosswatch.events import CaptureDeleted, ScheduleFired
+from crosswatch.events import ScheduleFired
 from crosswatch.plugins import PluginHost
 
 log = structlog.get_logger("crosswatch.captures")
@@ -54,10 +54,10 @@ class ScheduledCaptures:
         if schedule is None:
             return
         async with self._lock:
-            await self.run(config, schedule)
+            await self.run(config, schedule, event.trigger)
 
-    async def run(self, config: Config, schedule: CaptureSchedule) -> bool:
-        ctx = CaptureContext(config, self.host, self.bus)
+    async def run(self, config: Config, schedule: CaptureSchedule, trigger: str = "schedule") -> bool:
+        ctx = CaptureContext(config, self.host, self.bus, trigger=trigger)
         label = render_label(schedule, datetime.now().astimezone())
         try:
             written = await create_capture(
@@ -71,10 +71,15 @@ class ScheduledCaptures:
             return False
         log.info("capture.scheduled", schedule=schedule.job_name, path=written[0].rel)
         if schedule.cleanup:
-            quiet = CaptureContext(config, self.host)  # in a worker thread: no bus there
-            for result in await anyio.to_thread.run_sync(lambda: prune(quiet, [schedule])):
-                for rel in result.deleted:
-                    ctx.emit(CaptureDeleted(str(ctx.store.root / rel)))
+            try:
+                results = await prune_recorded(ctx, [schedule], f"prune:{schedule.job_name}")
+            except Exception as exc:
+                error = fault_message(exc)
+                if error is None:
+                    raise
+                log.error("capture.prune_failed", schedule=schedule.job_name, error=error)
+                return True
+            for result in results:
                 if result.deleted:
                     log.info("capture.pruned", schedule=result.schedule, deleted=result.deleted)
         return True

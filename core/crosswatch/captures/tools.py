@@ -75,6 +75,25 @@ async def clear_feature(
         raise CaptureError(str(exc)) from None
     features = clearable(target, feature)
     report = ClearReport(target.provider, target.profile, feature, dry_run=dry_run)
+    if dry_run:
+        return await _clear(ctx, target, features, report)
+    subject = {"provider": target.provider, "profile": target.profile, "feature": feature}
+    async with ctx.recorded(f"clear:{target.name}:{feature}", "clear", **subject) as recording:
+        try:
+            return await _clear(ctx, target, features, report)
+        finally:
+            recording.safety = list(report.safety)
+            recording.counts = {"removed": sum(n for by in report.removed.values() for n in by.values())}
+            recording.counts["failed"] = len(report.failed)
+            recording.summary = [{"feature": f, **by} for f, by in report.removed.items()]
+            if report.failed:
+                recording.result = "failed"
+                recording.error = f"{len(report.failed)} item(s) could not be removed"
+
+
+async def _clear(ctx: CaptureContext, target: Profile, features: list[Feature], report: ClearReport) -> ClearReport:
+    feature = report.feature
+    dry_run = report.dry_run
     async with opened(target, ctx.state, ctx.bus) as instance:
         current: dict[Feature, list[Item]] = {}
         for one in features:

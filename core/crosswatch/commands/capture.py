@@ -350,13 +350,17 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 def cmd_prune(args: argparse.Namespace) -> int:
     def work() -> int:
-        from crosswatch.captures.retention import prune
+        from crosswatch.captures.retention import prune, prune_recorded
 
         ctx = context(args)
         schedules = [s for s in ctx.config.captures.schedules if not args.schedule or s.job_name == args.schedule]
         if args.schedule and not schedules:
             raise CaptureError(f"no capture schedule named {args.schedule!r} (see `crosswatch capture schedule list`)")
-        results = prune(ctx, schedules, dry_run=args.dry_run)
+        if args.dry_run:
+            results = prune(ctx, schedules, dry_run=True)
+        else:
+            job = f"prune:{args.schedule}" if args.schedule else "prune"
+            results = run_async(lambda: prune_recorded(ctx, schedules, job))
         refused = any(r.refused for r in results)
         if args.json:
             rows = []

@@ -120,6 +120,29 @@ class CapturesConfig(Section):
     schedules: list[CaptureSchedule] = []
 
 
+class HistoryConfig(Section):
+    """The run history (``.cw_state/runs.sqlite3``): how much of it is kept."""
+
+    keep_days: Annotated[int, msgspec.Meta(ge=1, le=36_500)] = 90
+    keep_runs: Annotated[int, msgspec.Meta(ge=10, le=10_000_000)] = 10_000
+
+
+NotifyOn = Literal["failure", "recovered", "success", "guard"]
+
+
+class NotifyTarget(Section):
+    """Where to tell about jobs: an ``http(s)://`` URL gets a JSON POST, any other an Apprise URL."""
+
+    url: str
+    on: list[NotifyOn] = msgspec.field(default_factory=lambda: ["failure", "recovered"])
+    name: str = ""  # for the log; default: the URL's scheme and host
+
+
+class NotifyConfig(Section):
+    targets: list[NotifyTarget] = []
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=120)] = 10.0
+
+
 #: core's sections: top-level key -> schema
 CORE_SECTIONS: dict[str, type[Section]] = {
     "daemon": DaemonConfig,
@@ -128,4 +151,6 @@ CORE_SECTIONS: dict[str, type[Section]] = {
     "sync": SyncConfig,
     "scrobble": ScrobbleConfig,
     "captures": CapturesConfig,
+    "history": HistoryConfig,
+    "notify": NotifyConfig,
 }

@@ -11,7 +11,9 @@ import msgspec
 from crosswatch.config.schema import (
     CapturesConfig,
     DaemonConfig,
+    HistoryConfig,
     LogConfig,
+    NotifyConfig,
     PairConfig,
     PluginsConfig,
     ScrobbleConfig,
@@ -79,6 +81,8 @@ class Config:
     sync: SyncConfig = SyncConfig()
     scrobble: ScrobbleConfig = ScrobbleConfig()
     captures: CapturesConfig = CapturesConfig()
+    history: HistoryConfig = HistoryConfig()
+    notify: NotifyConfig = NotifyConfig()
     pairs: tuple[PairConfig, ...] = ()
     sections: dict[str, ProviderSection] = field(default_factory=dict)
     warnings: tuple[ConfigIssue, ...] = ()

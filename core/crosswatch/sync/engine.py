@@ -29,6 +29,7 @@ from crosswatch.http import total_requests
 from crosswatch.model import Feature, Item, item_key
 from crosswatch.profiles import Profile, opened
 from crosswatch.provider import Provider, WriteResult, file_prefix
+from crosswatch.recording import Recording
 from crosswatch.sync import baseline as baselines
 from crosswatch.sync.baseline import Baseline
 from crosswatch.sync.diff import Changes, FeaturePlan, Side, plan_feature
@@ -233,21 +234,47 @@ async def opened_pair(ctx: CaptureContext, pair: Pair) -> AsyncIterator[dict[str
 
 
 @asynccontextmanager
-async def running(ctx: CaptureContext, pair: Pair, report: SyncReport) -> AsyncIterator[dict[str, Provider]]:
-    """One run of ``pair``: its lock (never two runs of a pair at once), both sides, the report timed."""
+async def running(
+    ctx: CaptureContext, pair: Pair, report: SyncReport, kind: str | None = "sync"
+) -> AsyncIterator[dict[str, Provider]]:
+    """One run of ``pair``: its lock (never two runs of a pair at once), both sides, the report timed.
+
+    Unless ``kind`` is None (a dry run writes nothing), the run is recorded in the run history
+    as a job ``sync:<pair>`` of that kind, with the report's numbers.
+    """
     began, requests = time.monotonic(), total_requests()
-    with ctx.state.try_lock(baselines.file_name(pair.name, "run"), f"pair {pair.name!r}"):
-        async with opened_pair(ctx, pair) as providers:
-            yield providers
-    report.seconds = round(time.monotonic() - began, 2)
-    report.requests = total_requests() - requests
+    record = ctx.recorded(f"sync:{pair.name}", kind, pair=pair.name) if kind else nullcontext(None)
+    async with record as recording:
+        try:
+            with ctx.state.try_lock(baselines.file_name(pair.name, "run"), f"pair {pair.name!r}"):
+                async with opened_pair(ctx, pair) as providers:
+                    yield providers
+        finally:
+            report.seconds = round(time.monotonic() - began, 2)
+            report.requests = total_requests() - requests
+            if recording is not None:
+                _tell(recording, report)
+
+
+def _tell(recording: Recording, report: SyncReport) -> None:
+    """The report's numbers, and how the run went, for its row in the run history."""
+    rows = summary_rows(report)
+    recording.summary = rows
+    recording.counts = {a: sum(r[a] for r in rows) for a in ACTIONS}
+    recording.requests = report.requests
+    recording.safety = list(report.safety)
+    failed = recording.counts["failed"]
+    if failed:
+        recording.result, recording.error = "failed", f"{failed} item(s) could not be written (see the summary)"
+    elif report.refused:
+        recording.result, recording.error = "refused", "; ".join(report.refused)
 
 
 async def run_pair(ctx: CaptureContext, pair: Pair, options: Options | None = None) -> SyncReport:
     """Plan and (unless a dry run) apply one run of ``pair``."""
     options = options or Options()
     report = SyncReport(pair.name, pair.mode, options.dry_run)
-    async with running(ctx, pair, report) as providers:
+    async with running(ctx, pair, report, None if options.dry_run else "sync") as providers:
         state = await read_state(ctx, pair, providers, options)
         report.plans = make_plans(ctx, pair, state, options)
         if not options.dry_run:

@@ -162,7 +162,7 @@ async def apply_file(ctx: CaptureContext, pair: Pair, path: Path, plan: PlanFile
     check_pair(path, plan, pair)
     plans, state = from_file(plan)
     report = SyncReport(pair.name, pair.mode, dry_run=False, plans=plans)
-    async with running(ctx, pair, report) as providers:
+    async with running(ctx, pair, report, "apply") as providers:
         for entry, feature_plan in zip(plan.features, plans, strict=True):
             written = {c.target for c in feature_plan.changes if not c.empty}
             for side in sorted(written):

@@ -39,7 +39,7 @@ class ScheduledSyncs:
         if event.kind != "sync":
             return
         config = self.config()
-        ctx = CaptureContext(config, self.host, self.bus)
+        ctx = CaptureContext(config, self.host, self.bus, trigger=event.trigger)
         name = str(event.params.get("pair"))
         try:
             pair = find_pair(config, self.host.providers, name)
