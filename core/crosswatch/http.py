@@ -52,12 +52,14 @@ class SignInError(HttpError):
     ``/healthz`` and in the run history; the message tells the person what to run.
     """
 
+    PROVIDER = ""  # a provider's subclass names its provider id, e.g. "TRAKT"
+
     def __init__(
         self, message: str, response: httpx.Response | None = None, *, provider: str = "", profile: str = ""
     ) -> None:
         super().__init__(message, response)
-        self.provider = provider
-        self.profile = profile
+        self.provider = provider or self.PROVIDER
+        self.profile = profile or "default"
 
 
 class OutcomeUnknown(HttpError):

@@ -26,6 +26,7 @@ from typing import Any
 import structlog
 
 from crosswatch.config.schema import HistoryConfig
+from crosswatch.crashpoints import crash_point
 from crosswatch.state import StateDir, move_aside
 
 log = structlog.get_logger("crosswatch.runs")
@@ -220,6 +221,7 @@ class RunHistory:
     ) -> Run:
         """A new row, ``running``, owned by this process."""
         now = time.time()
+        crash_point("runs.start.before", job)
         with self._db() as db:
             cursor = db.execute(
                 "INSERT INTO runs (job, kind, trigger, pair, provider, profile, feature, started, result, pid,"
@@ -227,6 +229,7 @@ class RunHistory:
                 (job, kind, trigger, pair, provider, profile, feature, now, self._pid, self._pid_start),
             )
             run_id = cursor.lastrowid
+        crash_point("runs.start.after", job)
         assert run_id is not None
         return Run(run_id, job, kind, trigger, now, "running", pair, provider, profile, feature)
 
@@ -247,6 +250,7 @@ class RunHistory:
         run.ended, run.result = time.time(), result
         run.counts, run.requests, run.error, run.safety = dict(counts or {}), requests, error, list(safety or [])
         run.summary = list(summary or [])
+        crash_point("runs.finish.before", run.job)
         with self._db() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -273,6 +277,7 @@ class RunHistory:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+        crash_point("runs.finish.after", run.job)
         return row[0] if row else None
 
     def record(

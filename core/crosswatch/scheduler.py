@@ -7,6 +7,7 @@ twice. Missed slots (the host slept, the clock jumped) fire once, not once per s
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -127,7 +128,8 @@ class Scheduler:
 
     async def _run_job(self, job: Job, slot: datetime, trigger: str = "schedule") -> None:
         event = ScheduleFired(job.id, job.kind, job.name, slot.isoformat(), dict(job.params), trigger)
-        log.info("schedule.fired", job=job.id, slot=slot.isoformat())
+        log.info("schedule.fired", job=job.id, slot=slot.isoformat(), trigger=trigger)
+        began = time.monotonic()
         try:
             if not self.bus.subscribers(event):
                 log.warning("schedule.unhandled", job=job.id, hint=f"no plugin handles {job.kind} jobs yet")
@@ -136,6 +138,7 @@ class Scheduler:
             log.error("schedule.failed", job=job.id, error=str(exc))
         finally:
             self.running.discard(job.id)
+            log.info("job.finished", job=job.id, trigger=trigger, seconds=round(time.monotonic() - began, 2))
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         async with anyio.create_task_group() as tg:

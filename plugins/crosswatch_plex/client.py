@@ -23,6 +23,8 @@ class PlexError(HttpError):
 class PlexSignInError(PlexError, SignInError):
     """Not signed in to Plex, or Plex refused the token."""
 
+    PROVIDER = "PLEX"
+
 
 def json_object(response: httpx.Response, what: str, error: type[HttpError] = HttpError) -> dict[str, Any]:
     """The JSON object of a successful Plex answer; ``error`` with a clear message otherwise."""

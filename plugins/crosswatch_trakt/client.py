@@ -75,9 +75,14 @@ class TraktClient:
             self._token = await self._load()
         token = self._token
         if token is None:
-            raise TraktAuthError(f"not signed in to Trakt (profile {self.profile}): run `crosswatch auth trakt`")
+            raise TraktAuthError(
+                f"not signed in to Trakt (profile {self.profile}): run `crosswatch auth trakt`", profile=self.profile
+            )
         if token.client_id and token.client_id != self.settings.client_id:
-            raise TraktAuthError(f"the saved Trakt sign-in belongs to another app (client_id changed): {SIGN_IN_AGAIN}")
+            raise TraktAuthError(
+                f"the saved Trakt sign-in belongs to another app (client_id changed): {SIGN_IN_AGAIN}",
+                profile=self.profile,
+            )
         if token.needs_refresh():
             await self.refresh(token)
         assert self._token is not None

@@ -14,6 +14,8 @@ class TraktError(HttpError):
 class TraktAuthError(TraktError, SignInError):
     """Not signed in, or the sign-in was refused: the user must run ``crosswatch auth trakt``."""
 
+    PROVIDER = "TRAKT"
+
 
 class AccountLimit(TraktError):
     """420: the account's cap for a list is reached (free accounts)."""

@@ -24,6 +24,7 @@ import json
 import os
 import random
 import shutil
+import sqlite3
 import subprocess
 import time
 from collections import Counter
@@ -165,14 +166,28 @@ def state_files_valid(folder: Path) -> list[str]:
     problems = []
     state = folder / ".cw_state"
     for path in sorted(state.rglob("*")) if state.exists() else []:
-        if ".corrupt-" in path.name:
+        if ".corrupt-" in path.name or ".damaged-" in path.name:
             problems.append(f"{path.name}: a state file was found damaged and moved aside")
+        elif path.name == "runs.sqlite3":
+            problems += run_history_problems(path)
         elif path.suffix == ".json" and not path.name.startswith("."):
             try:
                 json.loads(path.read_bytes())
             except ValueError as exc:
                 problems.append(f"{path.name}: does not parse ({exc})")
     return problems
+
+
+def run_history_problems(path: Path) -> list[str]:
+    """The run history is whole, and no run still shows as running (the next command swept it)."""
+    db = sqlite3.connect(path)
+    try:
+        if db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+            return [f"{path.name}: the run history is damaged"]
+        running = db.execute("SELECT id, job FROM runs WHERE result = 'running'").fetchall()
+    finally:
+        db.close()
+    return [f"{path.name}: run {run_id} ({job}) still shows as running" for run_id, job in running]
 
 
 def outside_untouched(folder: Path, before: Path) -> list[str]:
