@@ -22,7 +22,12 @@ from typing import Any
 
 import pytest
 import tomli_w
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
+from crosswatch.emulation.server import serve_in_thread
 from tests.capture_env import Emulators, emulators  # noqa: F401  (pytest fixture)
 from tests.daemon_proc import CROSSWATCH, write_atomically
 from tests.test_scrobble_daemon import Live, merged, start_daemon, stop_daemon
@@ -137,7 +142,24 @@ def test_a_tool_that_gave_up_on_a_stopped_daemon_leaves_no_pause_behind(live: Li
 
 
 def test_a_tool_killed_mid_clear_leaves_a_pause_that_lifts_by_itself(live: Live) -> None:
-    reconfigure(live, {"daemon": {"guard_lease_s": 3.0}, "plex": {"rating_workers": 1}})
+    told: list[dict[str, Any]] = []
+
+    async def receive(request: Request) -> JSONResponse:
+        told.append(await request.json())
+        return JSONResponse({"ok": True})
+
+    with serve_in_thread(Starlette(routes=[Route("/hook", receive, methods=["POST"])])) as url:
+        target = {"name": "ops", "url": f"{url}/hook", "on": ["guard"]}
+        reconfigure(
+            live, {"daemon": {"guard_lease_s": 3.0}, "plex": {"rating_workers": 1}, "notify": {"targets": [target]}}
+        )
+        killed_mid_clear(live)
+        wait_until(lambda: told, "the guard notification")
+    [note] = told
+    assert note["event"] == "guard" and "expired" in note["text"]
+
+
+def killed_mid_clear(live: Live) -> None:
     live.emu.plex.settings.update({"latency_ms": 150})
     rated, forwarded = plex_ratings(live), unrates(live)
     mark = live.daemon.mark()

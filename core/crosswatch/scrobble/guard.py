@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -76,6 +76,7 @@ class ListenerGuard:
     dropped: Counter[str] = field(default_factory=Counter)
     expired: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=10))
     renewals: int = 0
+    on_expired: Callable[[dict[str, Any]], Awaitable[None]] | None = None  # told (from run()) of each expiry
 
     def __post_init__(self) -> None:
         quiet = self.quiet_s
@@ -83,6 +84,7 @@ class ListenerGuard:
         self._pauses: dict[str, Pause] = {}
         self._until: dict[Key, float] = {}
         self._changed: anyio.Event | None = None
+        self._untold: list[dict[str, Any]] = []
 
     def subscribe(self, bus: Any) -> None:
         for kind in (ToolStarting, RestoreStarting, SyncStarting):
@@ -168,6 +170,8 @@ class ListenerGuard:
                 paused=record["paused"],
                 hint="the writer stopped renewing its pause (it died, hangs, or gave up); listeners resume",
             )
+            self._untold.append(record)
+            self._wake()
 
     def paused(self, profile: str, feature: str) -> bool:
         """Whether events of ``profile``'s ``feature`` are echoes of crosswatch's writes now."""
@@ -204,12 +208,17 @@ class ListenerGuard:
 
     async def run(self) -> None:
         """Lift leases as they expire, so the log says so when it happens (until cancelled)."""
-        while True:
-            self._changed = anyio.Event()
-            self._expire()
-            due = [p.expires for p in self._pauses.values() if p.expires is not None]
-            with anyio.move_on_after(max(0.0, min(due) - self.clock()) + 0.01 if due else 3600):
-                await self._changed.wait()
+        async with anyio.create_task_group() as tg:
+            while True:
+                self._changed = anyio.Event()
+                self._expire()
+                while self._untold:
+                    record = self._untold.pop(0)
+                    if self.on_expired is not None:
+                        tg.start_soon(self.on_expired, record)
+                due = [p.expires for p in self._pauses.values() if p.expires is not None]
+                with anyio.move_on_after(max(0.0, min(due) - self.clock()) + 0.01 if due else 3600):
+                    await self._changed.wait()
 
 
 def _stamp(wall: float) -> str:

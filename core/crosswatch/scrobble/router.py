@@ -51,7 +51,7 @@ class ScrobbleRouter:
         self.registry = registry
         self.get_config = get_config
         self.state = state
-        self.guard = ListenerGuard(lambda: get_config().scrobble.resume_quiet_s)
+        self.guard = ListenerGuard(lambda: get_config().scrobble.resume_quiet_s, on_expired=self._tell_expired)
         self.guard.subscribe(bus)
         size = get_config().scrobble.queue_size
         self._send, self._receive = anyio.create_memory_object_stream[PlaybackObserved | RatingObserved](size)
@@ -64,6 +64,13 @@ class ScrobbleRouter:
         self._ratings: dict[tuple[str, str], tuple[int | None, float]] = {}
         bus.subscribe(PlaybackObserved, self.observe)
         bus.subscribe(RatingObserved, self.observe)
+
+    async def _tell_expired(self, record: dict[str, Any]) -> None:
+        """A listener pause expired: tell the ``guard`` notification targets."""
+        from crosswatch.notify import notify_guard
+
+        message = "a listener pause expired without its writer saying it finished"
+        await notify_guard(self.get_config(), message, **record)
 
     # -- intake (on the bus's dispatcher: never blocks) ------------------------------------
 
