@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_by_job ON runs (job, id);
 CREATE INDEX IF NOT EXISTS runs_by_started ON runs (started);
 CREATE INDEX IF NOT EXISTS runs_running ON runs (result) WHERE result = 'running';
+CREATE INDEX IF NOT EXISTS runs_ok ON runs (job, ended) WHERE result = 'ok';
 """
 
 _COLUMNS = (
