@@ -55,14 +55,13 @@ from crosswatch.events import (
     ToolStarting,
     WriteStarting,
 )
+from crosswatch.liveness import DAEMON_FILE, DAEMON_LOCK, daemon_alive
 from crosswatch.state import StateDir, StateError
 
 if TYPE_CHECKING:
     import httpx
 
 log = structlog.get_logger("crosswatch.guard")
-DAEMON_FILE = "daemon.json"
-DAEMON_LOCK = "daemon"  # .cw_state/daemon.lock, held by the running daemon
 EVENTS: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -121,21 +120,6 @@ class DaemonLock:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-
-
-def daemon_alive(state: StateDir) -> bool:
-    """Whether a daemon holds this config directory's lock (it runs, whatever its files say)."""
-    try:
-        fd = os.open(state.file(DAEMON_LOCK + ".lock"), os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # closing drops a lock taken just now
-    return False
 
 
 def announce(state: StateDir, url: str | None, token: str | None = None) -> str:

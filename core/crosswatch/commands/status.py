@@ -18,12 +18,11 @@ def ask_daemon(state: Any) -> dict[str, Any] | None:
 
     A daemon that holds the lock but does not answer is reported as such, not as absent.
     """
-    import httpx
-
-    from crosswatch.guard import DAEMON_FILE, daemon_alive
+    from crosswatch.liveness import DAEMON_FILE, daemon_alive
 
     if not daemon_alive(state):
         return None
+    import httpx
     try:
         announced = json.loads(state.file(DAEMON_FILE).read_text())
         url = announced["url"]
