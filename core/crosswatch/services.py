@@ -68,9 +68,7 @@ class ServiceSupervisor:
     def crash_looping(self, at_least: int = 3) -> dict[str, int]:
         """Services that crashed ``at_least`` times in a row lately (each restart came quickly)."""
         now = time.time()
-        return {
-            name: n for name, (n, last) in self.crashes.items() if n >= at_least and now - last < HEALTHY_S
-        }
+        return {name: n for name, (n, last) in self.crashes.items() if n >= at_least and now - last < HEALTHY_S}
 
     async def _run_plugin(self, plugin: str, services: list, ctx: ServiceContext, scope: anyio.CancelScope) -> None:
         with scope:

@@ -19,7 +19,6 @@ from crosswatch.provider import (
     ProviderContext,
     ProviderSpec,
     SignInState,
-    file_prefix,
 )
 from crosswatch.state import StateDir
 from crosswatch_plex.config import PlexSettings
@@ -75,10 +74,9 @@ def crosswatch_emulators() -> dict[str, str]:
 def crosswatch_sign_in_state(section: str, profile: str, state: StateDir) -> SignInState | None:
     if section != "plex":
         return None
-    from crosswatch_plex.identity import PlexAccount
+    from crosswatch_plex.identity import PlexIdentity
 
-    name = f"{file_prefix('plex', profile)}.tokens.json"
-    account = state.read_json_or_default(name, None, type=PlexAccount, instead="Plex is not signed in without it")
+    account = PlexIdentity(state, profile).load()
     if account is None or not account.token:
         return SignInState(False, "not signed in: run `crosswatch auth plex`")
     return SignInState(True)  # a Plex token does not expire; a revoked one shows as a failed job

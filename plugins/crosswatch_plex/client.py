@@ -61,7 +61,9 @@ class PlexClient:
         if self._http is None:
             account = await anyio.to_thread.run_sync(self.identity.load)
             if account is None:
-                raise PlexSignInError(f"not signed in to Plex (profile {self.profile}): {SIGN_IN}", profile=self.profile)
+                raise PlexSignInError(
+                    f"not signed in to Plex (profile {self.profile}): {SIGN_IN}", profile=self.profile
+                )
             self._server_token = account.server_token
             self._http = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.settings.timeout_s),

@@ -66,10 +66,9 @@ def crosswatch_emulators() -> dict[str, str]:
 def crosswatch_sign_in_state(section: str, profile: str, state: StateDir) -> SignInState | None:
     if section != "trakt":
         return None
-    from crosswatch_trakt.tokens import Tokens
+    from crosswatch_trakt.tokens import TokenStore
 
-    name = f"{file_prefix('trakt', profile)}.tokens.json"
-    tokens = state.read_json_or_default(name, None, type=Tokens, instead="Trakt is not signed in without it")
+    tokens = TokenStore(state, file_prefix("TRAKT", profile)).load()
     if tokens is None:
         return SignInState(False, "not signed in: run `crosswatch auth trakt`")
     if tokens.expires_at <= time.time():

@@ -23,6 +23,7 @@ def ask_daemon(state: Any) -> dict[str, Any] | None:
     if not daemon_alive(state):
         return None
     import httpx
+
     try:
         announced = json.loads(state.file(DAEMON_FILE).read_text())
         url = announced["url"]
