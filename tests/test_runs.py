@@ -174,3 +174,13 @@ def test_the_previous_result_of_a_job_comes_back_with_each_finish(tmp_path: Path
     previous = [history.finish(history.start("sync:p", "sync", "command"), r) for r in results]
     assert previous == [None, "ok", "failed", "failed"]
     assert json.loads(json.dumps(history.list()[0].to_json()))["result"] == "ok"
+
+
+def test_listing_an_empty_history_creates_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from crosswatch.cli import main
+
+    assert main(["--config-dir", str(tmp_path), "runs"]) == 0
+    assert "no runs recorded" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
+    assert main(["--config-dir", str(tmp_path / "missing"), "runs"]) == 1
+    assert "no such config directory" in capsys.readouterr().err

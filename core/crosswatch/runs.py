@@ -299,6 +299,8 @@ class RunHistory:
 
     def sweep(self) -> list[Run]:
         """Mark ``interrupted`` the running rows whose process is gone; returns them."""
+        if not self.path.exists():
+            return []
         with self._db() as db:
             rows = db.execute("SELECT id, pid, pid_start FROM runs WHERE result = 'running'").fetchall()
             gone = [r[0] for r in rows if not (r[1] and process_alive(r[1], r[2]))]
@@ -342,17 +344,23 @@ class RunHistory:
             where.append("id < ?")
             args.append(before)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
+        if not self.path.exists():  # reading never creates the history
+            return []
         with self._db() as db:
             rows = db.execute(f"SELECT {_COLUMNS} FROM runs {clause} ORDER BY id DESC LIMIT ?", (*args, limit))
             return [_run(r) for r in rows.fetchall()]
 
     def get(self, run_id: int) -> Run | None:
+        if not self.path.exists():
+            return None
         with self._db() as db:
             row = db.execute(f"SELECT {_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
         return _run(row) if row else None
 
     def latest(self) -> dict[str, Run]:
         """Each job's newest run (running ones included), by job."""
+        if not self.path.exists():
+            return {}
         with self._db() as db:
             rows = db.execute(
                 f"SELECT {_COLUMNS} FROM runs WHERE id IN (SELECT MAX(id) FROM runs GROUP BY job)"
@@ -361,11 +369,15 @@ class RunHistory:
 
     def last_success(self) -> dict[str, float]:
         """Each job's last good end (epoch seconds)."""
+        if not self.path.exists():
+            return {}
         with self._db() as db:
             rows = db.execute("SELECT job, MAX(ended) FROM runs WHERE result = 'ok' GROUP BY job").fetchall()
         return {job: ended for job, ended in rows}
 
     def count(self) -> int:
+        if not self.path.exists():
+            return 0
         with self._db() as db:
             return int(db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
 

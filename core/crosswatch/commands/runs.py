@@ -37,7 +37,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
         if args.limit < 1:
             return fail("--limit must be at least 1")
-        history = RunHistory(StateDir(config_dir(args)))
+        folder = config_dir(args)
+        if not folder.is_dir():
+            return fail(f"{folder}: no such config directory")
+        history = RunHistory(StateDir(folder))
         history.sweep()
         found = history.list(pair=args.pair, kind=args.kind, failed=args.failed, limit=args.limit)
         if args.json:
