@@ -32,6 +32,7 @@ from crosswatch.config import (
 )
 from crosswatch.events import ConfigRejected, ConfigReloaded, ScheduleFired
 from crosswatch.guard import DAEMON_FILE, DaemonLock, announce, guard_route, job_route, reannounce, retire
+from crosswatch.http import read_budgets
 from crosswatch.plugins import PluginHost, peek_disabled
 from crosswatch.scheduler import Scheduler, jobs_from_config
 from crosswatch.scrobble.router import ScrobbleRouter
@@ -401,6 +402,7 @@ class Daemon:
             "rejected_reloads": self.rejected,
             "config_rejected": self.rejected_because,
             "crash_looping": self.supervisor.crash_looping() if self.supervisor else {},
+            "trakt_budget": read_budgets("TRAKT"),
             "scrobble": self.scrobbles.stats() if self.scrobbles else {},
             "guard": self.scrobbles.guard.describe() if self.scrobbles else {},
             "bus": {

@@ -357,6 +357,20 @@ def policies() -> list[HttpPolicy]:
     return list(_policies.values())
 
 
+def read_budgets(provider: str) -> dict[str, int]:
+    """Reads left in the current window, by profile, of ``provider``'s policies (e.g. ``TRAKT``).
+
+    A policy is named ``<PROVIDER>:...:<profile>`` by its plugin; those without a budget are left out.
+    """
+    left = {}
+    for policy in policies():
+        if policy.name.startswith(f"{provider}:"):
+            remaining = policy.reads.remaining()
+            if remaining is not None:
+                left[policy.name.rpartition(":")[2]] = remaining
+    return left
+
+
 def policy_for(key: str, **settings: Any) -> HttpPolicy:
     """The process-wide policy for one provider account, created on first use.
 

@@ -39,7 +39,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from crosswatch.captures.store import FOLDER
-from crosswatch.http import policies
+from crosswatch.http import policies, read_budgets
 from crosswatch.recording import on_finished
 from crosswatch.runs import RUNS_FILE, Run, RunHistory
 from crosswatch.state import StateDir
@@ -255,13 +255,8 @@ class LiveCollector(Collector):
             "Trakt GET requests crosswatch may still send in the current window (read_limit per read_period_s).",
             labels=["profile"],
         )
-        for policy in policies():
-            # the Trakt plugin names its policy TRAKT:<api url>:<client id>:<profile>
-            if not policy.name.startswith("TRAKT:"):
-                continue
-            left = policy.reads.remaining()
-            if left is not None:
-                gauge.add_metric([policy.name.rpartition(":")[2]], left)
+        for profile, left in read_budgets("TRAKT").items():
+            gauge.add_metric([profile], left)
         yield gauge
 
     def _scrobble(self) -> Iterator[Metric]:

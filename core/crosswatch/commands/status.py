@@ -96,9 +96,8 @@ def _print(status: Any, daemon: dict[str, Any] | None) -> None:
         paused = (daemon.get("guard") or {}).get("paused") or []
         guard = "listeners paused for " + ", ".join(p["cause"] for p in paused) if paused else "no pause"
         print(f"scrobbling  forwarded {forwarded}, dropped {dropped}; guard: {guard}")
-        budget = daemon.get("trakt_budget")
-        if budget:
-            print(f"trakt       rate budget: {budget}")
+        for profile, left in sorted((daemon.get("trakt_budget") or {}).items()):
+            print(f"trakt       {profile}: {left} reads left in the current rate window")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
