@@ -283,7 +283,7 @@ async def test_odd_labels_never_become_a_path_and_stay_whole_in_the_header(confi
     assert ref.path.name.removesuffix(".json").split("__")[1:3] == ["MEMO", "ratings"]
     assert [p.name for p in snapshot_files(config_dir)] == [ref.path.name]
 
-    [listed] = ctx.store.list()
+    [listed] = ctx.store.refs()
     assert listed.path == ref.path and listed.header is not None
     assert listed.header.label == label
     assert ctx.store.load(ref.path).label == label
@@ -432,8 +432,8 @@ def test_two_captures_in_the_same_second_are_both_kept_under_distinct_names(conf
     assert [i.ids["imdb"] for i in store.load(one.path).items] == ["tt0111161"]
     assert [i.ids["imdb"] for i in store.load(two.path).items] == ["tt0068646"]
     assert store.load(three.path).items == []
-    assert {r.rel for r in store.list()} == {one.rel, two.rel, three.rel}
-    assert all(r.header is not None for r in store.list())
+    assert {r.rel for r in store.refs()} == {one.rel, two.rel, three.rel}
+    assert all(r.header is not None for r in store.refs())
 
 
 def test_captures_of_one_second_are_listed_in_the_order_they_were_made(
@@ -441,7 +441,7 @@ def test_captures_of_one_second_are_listed_in_the_order_they_were_made(
 ) -> None:
     store = CaptureStore(config_dir)
     made = [store.write(capture("MEMO", "ratings", [movie(f"tt{n:07d}", rating=n)]), CREATED).rel for n in (1, 2)]
-    assert [r.rel for r in store.list()] == made, "list() is documented as oldest first"
+    assert [r.rel for r in store.refs()] == made, "list() is documented as oldest first"
     code, out, _ = cli(config_dir, capsys, "capture", "list")
     assert code == 0
     assert [line.split()[0] for line in out.splitlines()[:2]] == made[::-1], "capture list shows newest first"
@@ -595,7 +595,7 @@ def test_disk_filling_during_a_write_says_so_and_leaves_no_file(
     assert not final.exists()
     assert snapshot_files(config_dir) == [kept.path]  # no temp file, the older capture untouched
     assert kept.path.read_bytes() == kept_bytes
-    assert [r.rel for r in store.list()] == [kept.rel]
+    assert [r.rel for r in store.refs()] == [kept.rel]
 
 
 def test_a_write_that_fails_after_the_file_is_in_place_does_not_leave_it_behind(
@@ -608,7 +608,7 @@ def test_a_write_that_fails_after_the_file_is_in_place_does_not_leave_it_behind(
     with pytest.raises(CaptureError, match="nothing was written"):
         store.write(doomed, CREATED)
     monkeypatch.undo()
-    left = [r.rel for r in store.list()]
+    left = [r.rel for r in store.refs()]
     assert left == [], f"the error said nothing was written, yet {left} is listed"
 
 
@@ -758,7 +758,7 @@ def test_a_thousand_captures_with_garbage_among_them_are_listed(
     (day / "folder.json").mkdir()
     bad = {f"{DAY}/{n}.json" for n in ("garbage", "empty", "other", "gone", "folder")}
 
-    refs = store.list()
+    refs = store.refs()
     assert len(refs) == 1005
     assert {r.rel for r in refs if r.header is None} == bad
     assert all(r.error.startswith(r.rel + ": ") for r in refs if r.header is None)
@@ -789,7 +789,7 @@ def test_listing_reads_only_the_first_line(config_dir: Path, monkeypatch: pytest
         raise AssertionError(f"listing read all of {self}")
 
     monkeypatch.setattr(Path, "read_bytes", no_whole_reads)
-    [listed] = store.list()
+    [listed] = store.refs()
     monkeypatch.undo()
     assert listed.header is not None and listed.error == ""
     assert (listed.header.label, listed.header.stats.count) == ("huge", 2000)

@@ -222,12 +222,16 @@ class Daemon:
         handler = self._jobs.get(event.kind)
         if handler is None:
             if event.kind == "capture":
-                from crosswatch.captures.scheduled import ScheduledCaptures as kind
+                from crosswatch.captures.scheduled import ScheduledCaptures
+
+                handler = ScheduledCaptures(self.host, self._current, self.bus)
             elif event.kind == "sync":
-                from crosswatch.sync.scheduled import ScheduledSyncs as kind
+                from crosswatch.sync.scheduled import ScheduledSyncs
+
+                handler = ScheduledSyncs(self.host, self._current, self.bus)
             else:
                 return
-            handler = self._jobs[event.kind] = kind(self.host, self._current, self.bus)
+            self._jobs[event.kind] = handler
         await handler.on_fired(event)
 
     def _current(self) -> Config:

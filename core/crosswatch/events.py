@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Self
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,11 @@ class WriteStarting(Event):
     def finished(self, ok: bool) -> WriteFinished:
         """The matching ``*Finished`` event (the same lease)."""
         raise NotImplementedError
+
+    def with_lease(self, lease: str, lease_s: float | None = None) -> Self:
+        """This event under ``lease`` (held ``lease_s`` unless renewed); every subclass has both fields."""
+        changes: dict[str, Any] = {"lease": lease} if lease_s is None else {"lease": lease, "lease_s": lease_s}
+        return replace(self, **changes)
 
 
 @dataclass(frozen=True)

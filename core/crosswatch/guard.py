@@ -31,7 +31,7 @@ import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -177,7 +177,7 @@ def job_route(trigger: Callable[[str], bool], token: str) -> Route:
 def guard_route(bus: EventBus, token: str) -> Route:
     """``POST /guard``: publish one guard event on the daemon's bus and wait for its subscribers."""
 
-    async def guard(request: Request) -> JSONResponse:
+    async def guard(request: Request) -> Response:
         if not _authorised(request, token):
             return JSONResponse({"error": "wrong or missing token"}, status_code=403)
         try:
@@ -257,7 +257,7 @@ class Outcome:
 @contextlib.asynccontextmanager
 async def hold_in_process(bus: Any, starting: WriteStarting) -> AsyncIterator[Outcome]:
     """Publish ``starting`` on ``bus`` (every listener paused), yield, then publish its ``*Finished``."""
-    starting = replace(starting, lease=getattr(starting, "lease", "") or uuid.uuid4().hex)  # type: ignore[type-var]
+    starting = starting.with_lease(getattr(starting, "lease", "") or uuid.uuid4().hex)
     await bus.publish(starting)
     outcome = Outcome()
     try:
@@ -287,7 +287,7 @@ class DaemonGuard:
         if not daemon_alive(self.state):
             return None
         try:
-            found = self.state.read_json(DAEMON_FILE, None, type=DaemonFile | None)
+            found: DaemonFile | None = self.state.read_json(DAEMON_FILE, None, type=DaemonFile | None)
         except StateError as exc:
             found, why = None, f"its {DAEMON_FILE} is damaged ({exc})"
         else:
@@ -296,7 +296,8 @@ class DaemonGuard:
             with contextlib.suppress(OSError, ValueError):
                 holder = int(self.state.file(DAEMON_LOCK + ".lock").read_text().strip() or 0)
                 if holder and holder != found.pid:
-                    found, why = None, f"its {DAEMON_FILE} names pid {found.pid}, another process"
+                    why = f"its {DAEMON_FILE} names pid {found.pid}, another process"
+                    found = None
         if found is None:
             raise GuardError(
                 f"a crosswatch daemon runs on {self.state.path.parent} but {why}, so it cannot be told to pause its "
@@ -366,7 +367,7 @@ class DaemonGuard:
         import httpx
 
         lease = uuid.uuid4().hex
-        starting = replace(starting, lease=lease, lease_s=self.lease_s)  # type: ignore[type-var]
+        starting = starting.with_lease(lease, self.lease_s)
         outcome = Outcome()
         lost: list[GuardError] = []
         failed: Exception | None = None  # the block's own error, raised as it is (not in a group)

@@ -36,7 +36,7 @@ def crosswatch_register_providers(register: Callable[[ProviderSpec], None]) -> N
 
 
 @hookspec
-def crosswatch_config_sections() -> Sequence[ConfigSection]:
+def crosswatch_config_sections() -> Sequence[ConfigSection] | None:
     """Return the config sections this plugin owns (``[plex]``, ...) with their msgspec schema.
 
     Sections marked ``profiles=True`` accept ``[<section>.profiles.<name>]`` overrides.

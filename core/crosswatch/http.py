@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -78,7 +78,7 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
 
-class LoopBound:
+class LoopBound(Generic[T]):
     """A lazily made anyio primitive, made again when the event loop changes.
 
     anyio primitives belong to the loop that made them; the policies are process-wide and
@@ -197,7 +197,7 @@ class HttpPolicy:
         self.name = name
         self.writes = Pacer(write_interval)
         self.reads = WindowBudget(read_limit, read_period)
-        self._limiter = LoopBound(lambda: anyio.CapacityLimiter(self.concurrency))
+        self._limiter: LoopBound[anyio.CapacityLimiter] = LoopBound(lambda: anyio.CapacityLimiter(self.concurrency))
         self.stats = PolicyStats()
         self.configure(
             retry=retry or RetryPolicy(),
@@ -293,9 +293,8 @@ class HttpPolicy:
                     )
                 if attempt >= self.retry.max_retries:
                     return response
-                delay = retry_after(response.headers)
-                if delay is None:
-                    delay = self.retry.backoff(attempt)
+                asked = retry_after(response.headers)
+                delay = self.retry.backoff(attempt) if asked is None else asked
                 delay = min(delay, self.retry.max_retry_after)
                 if status == 429 and is_write:
                     self.writes.push_back(delay)

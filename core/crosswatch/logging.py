@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging as stdlib_logging
 import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -51,7 +52,7 @@ def _is_secret_key(key: Any, value: Any) -> bool:
     return isinstance(key, str) and bool(_SECRET_KEY.search(key)) and value not in (None, "", False)
 
 
-def _redact_processor(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redact_processor(logger: Any, method: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
     return {k: (MASK if _is_secret_key(k, v) and k != "event" else redact(v)) for k, v in event.items()}
 
 

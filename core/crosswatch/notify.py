@@ -116,7 +116,7 @@ def run_message(run: Run, previous: str | None, event: str) -> Message:
         lines.append(f"counts: {_counts(counts)}")
     if run.seconds is not None:
         lines.append(f"took {run.seconds:.1f} s")
-    data = {
+    data: dict[str, Any] = {
         "event": event,
         "job": run.job,
         "kind": run.kind,
@@ -227,7 +227,7 @@ async def _post(client: Any, target: NotifyTarget, message: Message) -> None:
 def _why(exc: BaseException) -> str:
     """``Type: message``, the message from down the chain when the error says nothing itself (TLS)."""
     seen: BaseException | None = exc
-    names = []
+    names: list[str] = []
     while seen is not None and len(names) < 6:
         if str(seen):
             return f"{type(exc).__name__}: {seen}"

@@ -8,6 +8,7 @@ hook raises, is reported and left out; the others carry on.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import importlib.util
@@ -100,7 +101,8 @@ class PluginHost:
         """Find every plugin without importing any of them."""
         for name, module in BUILTIN_MODULES.items():
             self._add_candidate(
-                PluginInfo(name, "builtin", module, version=__version__), lambda m=module: importlib.import_module(m)
+                PluginInfo(name, "builtin", module, version=__version__),
+                functools.partial(importlib.import_module, module),
             )
         for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist = getattr(ep, "dist", None)
@@ -117,7 +119,9 @@ class PluginHost:
                 for path in sorted(folder.glob("*.py")):
                     if path.name.startswith("."):  # editor lock and temp files (.#name.py)
                         continue
-                    self._add_candidate(PluginInfo(path.stem, "dropin", str(path)), lambda p=path: _import_file(p))
+                    self._add_candidate(
+                        PluginInfo(path.stem, "dropin", str(path)), functools.partial(_import_file, path)
+                    )
 
     def _add_candidate(self, info: PluginInfo, load: Callable[[], Any]) -> None:
         if info.name in self._candidates:

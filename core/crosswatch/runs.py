@@ -333,7 +333,8 @@ class RunHistory:
         before: int | None = None,
     ) -> list[Run]:
         """Newest first; ``failed`` keeps the runs that did not end well (failed, refused, interrupted)."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         for column, value in (("pair", pair), ("kind", kind), ("job", job)):
             if value is not None:
                 where.append(f"{column} = ?")

@@ -81,7 +81,8 @@ class UnresolvedStore:
         frozen = self.load(feature)
         if not frozen:
             return list(items), []
-        todo, skip = [], []
+        todo: list[Item] = []
+        skip: list[Item] = []
         for item in items:
             (skip if item_key(item) in frozen else todo).append(item)
         return todo, skip

@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -71,7 +72,7 @@ class WebApp:
         await self._app(scope, receive, send)
 
 
-async def serve(app: WebApp, sock: socket.socket, shutdown: Callable[[], Awaitable[Any]]) -> None:
+async def serve(app: ASGIApp, sock: socket.socket, shutdown: Callable[[], Awaitable[Any]]) -> None:
     """Serve ``app`` on the bound ``sock`` until ``shutdown()`` returns, on whichever backend runs.
 
     Stop it through ``shutdown``, not by cancelling: hypercorn's asyncio worker does not
@@ -87,7 +88,15 @@ async def serve(app: WebApp, sock: socket.socket, shutdown: Callable[[], Awaitab
     config.graceful_timeout = 1.0
     config.keep_alive_timeout = 30.0
     if sniffio.current_async_library() == "trio":
-        from hypercorn.trio import serve as backend_serve
+        from hypercorn.trio import serve as trio_serve
+
+        await trio_serve(_hypercorn_app(app), config, shutdown_trigger=shutdown)
     else:
-        from hypercorn.asyncio import serve as backend_serve
-    await backend_serve(app, config, shutdown_trigger=shutdown)
+        from hypercorn.asyncio import serve as asyncio_serve
+
+        await asyncio_serve(_hypercorn_app(app), config, shutdown_trigger=shutdown)
+
+
+def _hypercorn_app(app: ASGIApp) -> Any:
+    """Starlette's and hypercorn's ASGI types differ in spelling, not in kind."""
+    return app

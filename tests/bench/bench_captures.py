@@ -4,7 +4,7 @@ Run: ``python -m tests.bench.bench_captures [--size 100000] [--captures 1000] [-
 prints JSON. Targets (the captures issue), on a 2-core machine: creating a capture of 100,000 history
 items beyond the provider read (``write_captures``: hooks, encode, fsync, the check read)
 <= 1 s with a peak RSS <= 300 MB; comparing two 100,000-item captures <= 1 s; listing 1,000
-captures (``CaptureStore.list`` and ``crosswatch capture list --json``) <= 0.5 s.
+captures (``CaptureStore.refs`` and ``crosswatch capture list --json``) <= 0.5 s.
 
 The items are made the way the Trakt adapter makes them: Trakt API JSON, decoded and parsed
 by ``crosswatch_trakt.mapping.parse_list``, so each play owns its dicts and strings. The
@@ -542,7 +542,7 @@ def bench_list(folder: Path, captures: int, size: int, repeat: int, profile: boo
     store = CaptureStore(folder)
     made = fill_store(store, captures, size)
     on_disk = sum(p.stat().st_size for p in store.root.rglob("*.json"))
-    figures, refs, profiler = _timed(store.list, repeat, profile)
+    figures, refs, profiler = _timed(store.refs, repeat, profile)
     assert len(refs) == made["files"] and all(r.header is not None for r in refs)
     args = ["--config-dir", str(folder), "capture", "list", "--json"]
     command, text, _ = _timed(lambda: _quiet(cli_main, args), repeat, False)

@@ -47,7 +47,7 @@ def safety_items(folder: Path, since: set[str]) -> Counter[str]:
     """The items of every safety capture made since the snapshot (names not in ``since``)."""
     store = CaptureStore(folder)
     found: Counter[str] = Counter()
-    for ref in store.list():
+    for ref in store.refs():
         if ref.rel in since or ref.header is None or ref.header.type != "safety" or ref.is_bundle:
             continue
         found |= keyed(list(store.load(ref.path).items))
@@ -150,7 +150,7 @@ def test_a_clear_mode_restore_stopped_anywhere_ends_as_the_capture_and_loses_not
     command = ["capture", "restore", rel, "--mode", "clear", "--yes", "--json"]
     scenario = Scenario(env, f"restore clear {provider} {feature}", command, tmp_path)
     snapshot = scenario.freeze()
-    known = {ref.rel for ref in CaptureStore(folder).list()}
+    known = {ref.rel for ref in CaptureStore(folder).refs()}
 
     def complete() -> None:
         result = env.cli(*command)
@@ -183,7 +183,7 @@ def test_tools_clear_stopped_anywhere_ends_empty_loses_nothing_and_lifts_the_dae
     command = ["tools", "clear", "--provider", provider, "--feature", feature, "--yes", "--json"]
     scenario = Scenario(env, f"tools clear {provider} {feature}", command, tmp_path)
     snapshot = scenario.freeze()
-    known = {ref.rel for ref in CaptureStore(folder).list()}
+    known = {ref.rel for ref in CaptureStore(folder).refs()}
     daemon: list[DaemonProcess] = []
 
     def start_daemon() -> None:

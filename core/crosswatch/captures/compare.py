@@ -160,10 +160,10 @@ def _diff_plays(diff: FeatureDiff, a: list[Item], b: list[Item], keeps_watched_a
         before[title_key(play)].append(play)
     for play in b:
         after[title_key(play)].append(play)
-    for key in before.keys() | after.keys():
-        gone, came = before.get(key, []), after.get(key, [])
-        extra = len(came) - len(gone)
-        if extra == 0:
+    for title in before.keys() | after.keys():
+        gone, came = before.get(title, []), after.get(title, [])
+        more = len(came) - len(gone)
+        if more == 0:
             continue
-        newest = sorted(came if extra > 0 else gone, key=lambda p: p.watched_at or "")
-        (diff.added if extra > 0 else diff.removed).extend(newest[len(newest) - abs(extra) :])
+        newest = sorted(came if more > 0 else gone, key=lambda p: p.watched_at or "")
+        (diff.added if more > 0 else diff.removed).extend(newest[len(newest) - abs(more) :])

@@ -72,7 +72,7 @@ def delete_capture(ctx: CaptureContext, ref: CaptureRef) -> list[str]:
 
 
 def prune(ctx: CaptureContext, schedules: list[CaptureSchedule], *, dry_run: bool = False) -> list[PruneResult]:
-    refs = top_level(ctx.store.list())
+    refs = top_level(ctx.store.refs())
     results = []
     for schedule in schedules:
         mine = schedule_captures(refs, schedule)

@@ -182,7 +182,7 @@ class CaptureStore:
             return CaptureRef(path, where, None, f"{where}: cannot read ({exc.strerror})")
         return CaptureRef(path, where, header)
 
-    def list(self) -> list[CaptureRef]:
+    def refs(self) -> list[CaptureRef]:
         """Every capture, oldest first."""
         return [self.header(p) for p in self.files()]
 

@@ -114,7 +114,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         from crosswatch.captures.store import CaptureStore
 
         store = CaptureStore(config_dir(args))
-        refs = store.list()
+        refs = store.refs()
         by_rel = {r.rel: r for r in refs}
         children = {c.path for r in refs if r.header is not None for c in r.header.children}
         tops = [r for r in refs if r.rel not in children]

@@ -223,7 +223,7 @@ def cmd_pairs(args: argparse.Namespace) -> int:
 
         ctx = context(args)
         pairs, errors = resolve_pairs(ctx.config, ctx.host.providers)
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "name": p.name,
                 "source": p.source.name,

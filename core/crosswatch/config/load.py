@@ -147,7 +147,7 @@ def _check_ref(src: Source, path: list, ref: str, sections: Mapping[str, Provide
     name, _, profile = ref.partition(".")
     if name not in sections:
         src.error(path, f"no provider section [{name}] (is its plugin installed and enabled?)")
-    elif sections[name] is not None and (profile or "default") not in sections[name].profiles:
+    elif (section := sections[name]) is not None and (profile or "default") not in section.profiles:
         src.error(path, f"[{name}] has no profile {profile!r}")
 
 

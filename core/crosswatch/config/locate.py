@@ -57,7 +57,7 @@ def locate(text: str, path: Path) -> int | None:
             key_match = _KEY.match(line)
             if not key_match or line.lstrip().startswith("#"):
                 continue
-            here = table + split_key(key_match[1])
+            here = [*table, *split_key(key_match[1])]
         n = len(here)
         if n <= len(target) and here == target[:n] and n > best_len:
             best_len, best_line = n, lineno

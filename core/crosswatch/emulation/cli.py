@@ -55,7 +55,7 @@ def emulator_parser(
 
 def knobs_from(args: argparse.Namespace, settings: type[K]) -> K:
     """``settings(**knobs)`` from the parsed flags named like its fields (knobs without a flag keep their default)."""
-    names = [f.name for f in fields(settings)]
+    names = [f.name for f in fields(settings)]  # type: ignore[arg-type]  # a knobs dataclass
     return settings(**{name: getattr(args, name) for name in names if hasattr(args, name)})
 
 

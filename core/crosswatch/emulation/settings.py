@@ -57,7 +57,7 @@ class Knobs:
     """Base of a knobs dataclass: checked fields, ``to_json`` and an all-or-nothing ``update``."""
 
     def __post_init__(self) -> None:
-        for f in fields(self):
+        for f in fields(self):  # type: ignore[arg-type]  # every subclass is a dataclass
             setattr(self, f.name, self.coerce(f.name, _kind(f.type), getattr(self, f.name)))
 
     def coerce(self, name: str, kind: str, value: Any) -> Any:
@@ -66,7 +66,7 @@ class Knobs:
 
     def to_json(self) -> dict[str, Any]:
         """Every knob by name."""
-        return asdict(self)
+        return asdict(self)  # type: ignore[call-overload]
 
     def apply_json(self, body: Any) -> None:
         """``POST /_emulator/settings``: :meth:`update` from a posted body, which must be an object."""
@@ -76,7 +76,7 @@ class Knobs:
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply ``{knob: value}``; raises ValueError naming an unknown knob or a bad value."""
-        known = {f.name: f for f in fields(self)}
+        known = {f.name: f for f in fields(self)}  # type: ignore[arg-type]
         staged: dict[str, Any] = {}
         for name, value in changes.items():
             if name not in known:

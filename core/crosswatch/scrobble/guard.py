@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -76,7 +76,7 @@ class ListenerGuard:
     dropped: Counter[str] = field(default_factory=Counter)
     expired: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=10))
     renewals: int = 0
-    on_expired: Callable[[dict[str, Any]], Awaitable[None]] | None = None  # told (from run()) of each expiry
+    on_expired: Callable[[dict[str, Any]], Coroutine[Any, Any, None]] | None = None  # told (from run()) of each expiry
 
     def __post_init__(self) -> None:
         quiet = self.quiet_s
@@ -87,10 +87,10 @@ class ListenerGuard:
         self._untold: list[dict[str, Any]] = []
 
     def subscribe(self, bus: Any) -> None:
-        for kind in (ToolStarting, RestoreStarting, SyncStarting):
-            bus.subscribe(kind, self.on_start)
-        for kind in (ToolFinished, RestoreFinished, SyncFinished):
-            bus.subscribe(kind, self.on_finish)
+        for starting in (ToolStarting, RestoreStarting, SyncStarting):
+            bus.subscribe(starting, self.on_start)
+        for finished in (ToolFinished, RestoreFinished, SyncFinished):
+            bus.subscribe(finished, self.on_finish)
         bus.subscribe(LeaseRenewed, self.on_renew)
 
     @staticmethod

@@ -93,7 +93,7 @@ class ScrobbleRouter:
         if config.libraries and event.library is not None and event.library not in config.libraries:
             self.skipped["library"] += 1
             return
-        if is_rating and self.guard.paused(_source(event), Feature.RATINGS.value):
+        if isinstance(event, RatingObserved) and self.guard.paused(_source(event), Feature.RATINGS.value):
             self.guard.drop(_source(event), Feature.RATINGS.value, "unrate" if event.rating is None else "rate")
             return
         try:

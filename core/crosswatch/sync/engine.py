@@ -453,7 +453,7 @@ def summary_rows(report: SyncReport) -> list[dict[str, Any]]:
     for (feature, target), tally in sorted(report.tallies.items()):
         kinds = sorted({k for c in tally.counts.values() for k in c})
         for kind in kinds:
-            row = {"feature": feature, "target": target, "type": kind}
+            row: dict[str, Any] = {"feature": feature, "target": target, "type": kind}
             row.update({a: tally.counts.get(a, Counter()).get(kind, 0) for a in ACTIONS})
             rows.append(row)
     return rows

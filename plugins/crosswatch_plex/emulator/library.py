@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -159,6 +160,7 @@ class Library:
                 return f"com.plexapp.agents.imdb://{media.imdb}?lang=en"
             return f"com.plexapp.agents.themoviedb://{media.tmdb}?lang=en"
         show = self.title_of(media)
+        assert isinstance(show, Show)  # not a movie: an episode's or a season's show
         if style == LEGACY:
             agent, root = "thetvdb", show.tvdb
         else:
@@ -202,7 +204,7 @@ class Library:
     def episodes_sorted(self) -> list[Episode]:
         return [ep for show in self.shows_sorted for season in show.seasons for ep in season.episodes]
 
-    def of_type(self, section: Section, type_number: int | None) -> list[Media]:
+    def of_type(self, section: Section, type_number: int | None) -> Sequence[Media]:
         """The items ``/library/sections/{id}/all?type=`` lists, in default order."""
         if section.type == "movie":
             return self.movies_sorted if type_number in (None, 1) else []

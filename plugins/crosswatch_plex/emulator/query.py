@@ -198,11 +198,15 @@ class Fields:
         return keys
 
 
+def _sort_key(get: Getter) -> Callable[[Media], Any]:
+    return lambda media: _nullable(get(media))
+
+
 def apply_sort(items: list[Media], keys: Iterable[tuple[Getter, bool]]) -> list[Media]:
     """Stable multi-key sort; None values sort lowest."""
     out = list(items)
     for get, descending in reversed(list(keys)):
-        out.sort(key=lambda m, g=get: _nullable(g(m)), reverse=descending)
+        out.sort(key=_sort_key(get), reverse=descending)
     return out
 
 
@@ -238,6 +242,6 @@ def _released(media: Media) -> int | None:
     if isinstance(media, Episode):
         return media.aired
     if isinstance(media, Show):
-        eps = leaves(media)
-        return eps[0].aired if eps else None
+        first = next(iter(leaves(media)), None)
+        return first.aired if isinstance(first, Episode) else None
     return media.episodes[0].aired if media.episodes else None

@@ -13,6 +13,9 @@ Deleting a row (owner only, else 403) does not change viewCount.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -34,6 +37,18 @@ def _ints(value: str) -> set[int]:
     return out
 
 
+def _viewed(op: str, bound: list[Any]) -> Callable[[Row], bool]:
+    return lambda row: compare(op, row.viewed_at, bound)
+
+
+def _in_sections(lib: Any, section_ids: set[int]) -> Callable[[Row], bool]:
+    return lambda row: (media := lib.get(row.rk)) is not None and lib.section_of(media).id in section_ids
+
+
+def _of_items(keys: set[int]) -> Callable[[Row], bool]:
+    return lambda row: row.rk in keys
+
+
 @endpoint
 async def history_all(request: Request) -> Response:
     emu = emulator(request)
@@ -42,7 +57,7 @@ async def history_all(request: Request) -> Response:
 
     def build() -> list[Row]:
         lib = emu.library
-        tests = []
+        tests: list[Callable[[Row], bool]] = []
         accounts: set[int] | None = None if who == 1 else {who}
         for name, value in params:
             field, op, text = split_param(name, value)
@@ -51,10 +66,10 @@ async def history_all(request: Request) -> Response:
                 accounts = wanted if accounts is None else accounts & wanted
             elif field == "viewedAt":
                 bound = [number("viewedAt", text)]
-                tests.append(lambda r, op=op, b=bound: compare(op, r.viewed_at, b))
+                tests.append(_viewed(op, bound))
             elif field == "librarySectionID":
                 section_ids = _ints(text)
-                tests.append(lambda r, s=section_ids: (m := lib.get(r.rk)) is not None and lib.section_of(m).id in s)
+                tests.append(_in_sections(lib, section_ids))
             elif field == "metadataItemID":
                 keys: set[int] = set()
                 for rk in _ints(text):
@@ -62,7 +77,7 @@ async def history_all(request: Request) -> Response:
                     if media is not None:
                         keys.add(rk)
                         keys.update(lib.rk(leaf) for leaf in leaves(media))
-                tests.append(lambda r, k=keys: r.rk in k)
+                tests.append(_of_items(keys))
         rows = emu.state.rows_newest_first()
         if accounts is not None:
             rows = [r for r in rows if r.account in accounts]

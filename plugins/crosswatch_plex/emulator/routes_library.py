@@ -156,8 +156,8 @@ def filtered(emu: Any, request: Request, who: int, items: list[Media]) -> list[M
     fields = Fields(emu.library, emu.state, who)
 
     def build() -> list[Media]:
-        tests = [fields.predicate(*split_param(k, v)) for k, v in params]
-        tests = [t for t in tests if t is not None]
+        found = [fields.predicate(*split_param(k, v)) for k, v in params]
+        tests = [t for t in found if t is not None]
         out = [m for m in items if all(t(m) for t in tests)] if tests else list(items)
         return apply_sort(out, fields.sort_key(sort)) if sort else out
 

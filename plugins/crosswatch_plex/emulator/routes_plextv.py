@@ -264,7 +264,7 @@ async def resources(request: Request) -> Response:
         "natLoopbackSupported": False,
         "connections": connections,
     }
-    player = {
+    player: dict[str, Any] = {
         "name": "Living Room TV",
         "product": "Plex for Android (TV)",
         "productVersion": "10.20.0.8126",

@@ -26,7 +26,17 @@ from crosswatch_plex.emulator.render import El, container, respond
 @endpoint
 async def server_info(request: Request) -> Response:
     emu = emulator(request)
-    names = ("activities", "butler", "channels", "clients", "diagnostics", "hubs", "library", "livetv", "media")
+    names: tuple[str, ...] = (
+        "activities",
+        "butler",
+        "channels",
+        "clients",
+        "diagnostics",
+        "hubs",
+        "library",
+        "livetv",
+        "media",
+    )
     names += ("metadata", "player", "playlists", "playQueues", "resources", "search", "server", "servers")
     names += ("statistics", "system", "transcode", "updater", "user")
     dirs = [El("Directory", {"count": 1, "key": n, "title": n}) for n in names]

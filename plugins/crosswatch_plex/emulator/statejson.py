@@ -79,7 +79,7 @@ def state_to_json(state: PlexState) -> dict[str, Any]:
                 if r.account == acct_id
             ],
             "watched": watched,
-            "marked_watched": [w for w in watched if int(w["ratingKey"]) not in played],
+            "marked_watched": [w for w in watched if int(str(w["ratingKey"])) not in played],
             "progress": [
                 {"ratingKey": str(rk), "viewOffset": ms} | describe(lib, lib.get(rk))
                 for rk, ms in sorted(data.offsets.items())
@@ -197,11 +197,11 @@ def load_state_json(state: PlexState, data: Any) -> None:
                     raise ValueError(f"{where}: viewCount must be a whole number")
                 rk = lib.rk(media)
                 target.views[rk] = count
-                at = _time(entry, "lastViewedAt", where, now, optional=True)
-                if at is None:
+                viewed_at = _time(entry, "lastViewedAt", where, now, optional=True)
+                if viewed_at is None:
                     target.last_viewed.pop(rk, None)
                 else:
-                    target.last_viewed[rk] = at
+                    target.last_viewed[rk] = viewed_at
     next_row = max([state.next_row, *(k + 1 for k in given)])
     state.users = fresh
     state.rows = {}
