@@ -26,6 +26,7 @@ from typing import Any
 import anyio
 import msgspec
 
+from crosswatch import progress
 from crosswatch.http import HttpError
 from crosswatch.model import Feature, Item
 from crosswatch.provider import WriteResult
@@ -95,7 +96,11 @@ class PlexWriter:
         return response.status_code
 
     async def _each(
-        self, feature: Feature, items: Sequence[Item], act: Callable[[str, Item], Awaitable[int]]
+        self,
+        feature: Feature,
+        items: Sequence[Item],
+        act: Callable[[str, Item], Awaitable[int]],
+        verb: str = "writing",
     ) -> WriteResult:
         """Find each item in the library and act on it; collect what took and what did not."""
         index = await self.index(feature)
@@ -114,13 +119,21 @@ class PlexWriter:
                     return
             (result.ok.append(item) if status < 300 else result.failed.append((item, f"Plex answered HTTP {status}")))
 
-        async with anyio.create_task_group() as tg:
-            for item in items:
-                rating_key = index.find(item)
-                if rating_key is None:
-                    result.unresolved.append((item, NOT_IN_LIBRARY))
-                else:
-                    tg.start_soon(one, rating_key, item)
+        async def counted(rating_key: str, item: Item) -> None:
+            try:
+                await one(rating_key, item)
+            finally:
+                bar.advance(1)
+
+        with progress.task(f"PLEX {feature}: {verb}", total=len(items)) as bar:
+            async with anyio.create_task_group() as tg:
+                for item in items:
+                    rating_key = index.find(item)
+                    if rating_key is None:
+                        result.unresolved.append((item, NOT_IN_LIBRARY))
+                        bar.advance(1)
+                    else:
+                        tg.start_soon(counted, rating_key, item)
         return result
 
     async def rate(self, items: Sequence[Item], *, clear: bool = False) -> WriteResult:
@@ -131,7 +144,7 @@ class PlexWriter:
             params = {"key": rating_key, "identifier": IDENTIFIER, "rating": rating}
             return await self._call("PUT", "/:/rate", params, scope="PLEX:ratings")
 
-        return await self._each(Feature.RATINGS, items, act)
+        return await self._each(Feature.RATINGS, items, act, "removing" if clear else "writing")
 
     async def mark_watched(self, items: Sequence[Item]) -> WriteResult:
         """Add = mark watched: Plex records the play at "now", whatever ``watched_at`` says.
@@ -156,7 +169,7 @@ class PlexWriter:
             params = {"key": rating_key, "identifier": IDENTIFIER}
             return await self._call("GET", "/:/unscrobble", params, scope="PLEX:history")
 
-        return await self._each(Feature.HISTORY, items, act)
+        return await self._each(Feature.HISTORY, items, act, "removing")
 
     async def unscrobble(self, rating_keys: Sequence[str]) -> list[tuple[str, str]]:
         """Mark library items unwatched (view count 0); returns the keys that failed, with why."""
@@ -206,7 +219,7 @@ class PlexWriter:
         action = "removeFromWatchlist" if remove else "addToWatchlist"
         missing = NOT_ON_DISCOVER_OR_PMS if settings.watchlist_allow_pms_fallback else NOT_ON_DISCOVER
         result = WriteResult()
-        for item in items:
+        for item in progress.each(f"PLEX watchlist: {'removing' if remove else 'writing'}", items):
             key = item.extra.get("ratingKey") if remove and len(str(item.extra.get("ratingKey", ""))) == 24 else None
             try:
                 key = key or await self._discover_key(item)

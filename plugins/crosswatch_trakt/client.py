@@ -11,7 +11,7 @@ import httpx
 import msgspec
 import structlog
 
-from crosswatch import __version__
+from crosswatch import __version__, progress
 from crosswatch.http import HttpError, HttpPolicy, RetryPolicy, policy_for, ratelimit_state
 from crosswatch.logging import register_secret
 from crosswatch.provider import file_prefix
@@ -297,10 +297,18 @@ class TraktClient:
                     raise TraktError(f"GET {path} page {number}: expected a list", reply)
                 counts[number - 1] = len(data)
                 pages[number - 1] = convert(data)
+                bar.advance(1)
 
-        async with anyio.create_task_group() as tg:
-            for _ in range(min(self.settings.read_workers, page_count - 1)):
-                tg.start_soon(worker)
+        # a list of more than one page is long work: shown as pages read (crosswatch.progress)
+        what = f"{scope.replace(':', ' ', 1)}: reading"
+        bar = progress.task(what, total=page_count, unit="pages") if page_count > 1 else progress.NO_TASK
+        bar.advance(1)
+        try:
+            async with anyio.create_task_group() as tg:
+                for _ in range(min(self.settings.read_workers, page_count - 1)):
+                    tg.start_soon(worker)
+        finally:
+            bar.done()
         if total is not None and sum(counts) != total:
             raise TraktError(f"GET {path}: read {sum(counts)} of {total} items (the list changed while reading?)")
         return [entry for page in pages for entry in page]

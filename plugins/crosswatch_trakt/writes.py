@@ -15,6 +15,7 @@ import anyio
 import msgspec
 import structlog
 
+from crosswatch import progress
 from crosswatch.http import HttpError, OutcomeUnknown
 from crosswatch.model import Feature, Item, MediaType, epoch_seconds, item_key
 from crosswatch.provider import WriteResult
@@ -128,7 +129,8 @@ class Writer:
         batches = self._batches(todo)
         number_fallback = self.client.settings.history.number_fallback
         path = PATHS[feature] + ("/remove" if remove else "")
-        for index, batch in enumerate(batches):
+        verb = "removing" if remove else "writing"
+        for index, batch in enumerate(progress.batches(f"TRAKT {feature}: {verb}", batches)):
             payload, refused = build_payload(batch, feature, number_fallback=number_fallback, remove=remove)
             fresh.extend(refused)
             sendable = [i for i in batch if all(i is not r for r, _ in refused)]
@@ -294,7 +296,7 @@ class Writer:
 
         with_ids = [i for i in items if history_id(i) is not None]
         result.failed.extend((i, "play not on Trakt (none at that time)") for i in items if history_id(i) is None)
-        for batch in self._batches(with_ids):
+        for batch in progress.batches("TRAKT history: removing", self._batches(with_ids)):
             body = {"ids": [history_id(i) for i in batch]}
             try:
                 summary = await self.client.post("/sync/history/remove", body, scope=scope, idempotent=True)

@@ -69,7 +69,10 @@ def report(exc: Exception, *, verbose: bool) -> int:
 
 def run(args: Any, work: Callable[[], Any]) -> int:
     """``work()``'s exit code; a failure goes on to :func:`crosswatch.cli.main`, which reports it."""
-    return int(work() or 0)
+    from crosswatch import progress
+
+    with progress.wanted(not getattr(args, "no_progress", False)):
+        return int(work() or 0)
 
 
 def ask(question: str, yes: bool) -> bool:

@@ -18,6 +18,8 @@ from typing import TypeVar
 import anyio
 import anyio.abc
 
+from crosswatch import progress
+
 T = TypeVar("T")
 SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 BACKEND = "CROSSWATCH_BACKEND"  # asyncio (default) or trio, for commands as for `run --backend`
@@ -37,7 +39,10 @@ class Interrupted(Exception):
 
 
 def run_async(work: Callable[[], Awaitable[T]]) -> T:
-    """``anyio.run(work)``, cancelled by SIGTERM/SIGHUP/SIGINT (then :class:`Interrupted` is raised)."""
+    """``anyio.run(work)``, cancelled by SIGTERM/SIGHUP/SIGINT (then :class:`Interrupted` is raised).
+
+    Progress that the work reports (:mod:`crosswatch.progress`) is shown on stderr meanwhile.
+    """
     received: list[int] = []
     done: list[T] = []
     failed: list[BaseException] = []
@@ -56,7 +61,8 @@ def run_async(work: Callable[[], Awaitable[T]]) -> T:
                 await tg.start(_watch, tg.cancel_scope, received)
             tg.start_soon(body)
 
-    anyio.run(main, backend=os.environ.get(BACKEND, "asyncio"))
+    with progress.reporting(progress.for_command()):  # the providers' reads and writes, shown on stderr
+        anyio.run(main, backend=os.environ.get(BACKEND, "asyncio"))
     if received:
         raise Interrupted(received[0])
     if failed:
