@@ -232,7 +232,10 @@ class Daemon:
             else:
                 return
             self._jobs[event.kind] = handler
-        await handler.on_fired(event)
+        from crosswatch import progress
+
+        with progress.reporting(progress.LogReporter(log, job=event.job_id)):  # job.progress lines for long work
+            await handler.on_fired(event)
 
     def _current(self) -> Config:
         assert self.config is not None
