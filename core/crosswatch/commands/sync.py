@@ -184,7 +184,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 print(f"written to {out}; apply it with: crosswatch sync apply {out}")
             return 0
 
-        return anyio.run(plan)
+        return run_async(plan)
 
     return run(args, work)
 
