@@ -39,11 +39,13 @@ class FallbackResolver:
 
     async def _load(self) -> Memo:
         if self._memo is None:
-            self._memo = await anyio.to_thread.run_sync(
+            memo: Memo = await anyio.to_thread.run_sync(
                 lambda: self.state.read_json_or_default(
                     self.name, {}, type=Memo, instead="its items are looked up again (and memoised afresh)"
                 )
             )
+            self._memo = memo
+            return memo
         return self._memo
 
     async def save(self) -> None:

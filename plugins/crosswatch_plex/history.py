@@ -112,7 +112,7 @@ async def read_history(
 
 
 def _entry(fingerprint: list[Any], rows: list[dict[str, Any]], plays: list[Item]) -> Entry:
-    newest = max((r.get("viewedAt") for r in rows if isinstance(r.get("viewedAt"), int)), default=0)
+    newest = max((v for r in rows if isinstance(v := r.get("viewedAt"), int)), default=0)
     keys = [str(r.get("historyKey")) for r in rows]
     return Entry(fingerprint=fingerprint, read_at=time.time(), items=list(plays), keys=keys, newest=newest)
 

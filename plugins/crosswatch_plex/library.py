@@ -8,6 +8,7 @@ instance from the whitelisted libraries; no fuzzy title matching.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from crosswatch.model import Item, MediaType
 from crosswatch_plex.client import PlexClient
@@ -19,7 +20,9 @@ from crosswatch_plex.scan import rating_key as plex_key
 
 def keys_of(item: Item) -> set[tuple]:
     """Every key under which ``item`` may be found in the index."""
-    keys = {(str(item.type), name, str(value)) for name, value in item.ids.items() if name in EXTERNAL}
+    keys: set[tuple[Any, ...]] = {
+        (str(item.type), name, str(value)) for name, value in item.ids.items() if name in EXTERNAL
+    }
     if item.type in (MediaType.EPISODE, MediaType.SEASON) and item.season is not None:
         for name, value in item.show_ids.items():
             if name in EXTERNAL:

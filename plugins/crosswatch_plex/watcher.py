@@ -115,6 +115,7 @@ class PlexWatcher:
         url = self.settings.url.rstrip("/") + "/:/websockets/notifications"
         if self.ctx.config.scrobble.watcher.ratings:
             await self._load_ratings()
+        ws: Any
         async with aconnect_ws(url, http, params={"filters": "playing,timeline"}, headers=headers) as ws:
             self.connects += 1
             log.info("plex.watcher_connected", profile=self.profile, url=url, connects=self.connects)
@@ -170,14 +171,14 @@ class PlexWatcher:
         parent = rating_key(meta.get("grandparentRatingKey") or meta.get("parentRatingKey"))
         if parent is not None:
             show = (await hydrate(client, {parent}, "PLEX:watcher")).get(parent)
-        item = to_item(meta, show=show)
-        if item is None:
+        made = to_item(meta, show=show)
+        if made is None:
             return None
         library = section_id(meta.get("librarySectionID"))
-        self._items[key] = (item, library)
+        self._items[key] = (made, library)
         if len(self._items) > ITEM_CACHE:
             self._items.popitem(last=False)
-        return item, library, meta
+        return made, library, meta
 
     async def _user(self, client: PlexClient, session: str) -> tuple[str, bool | None]:
         """The session's account: its title, and whether it is the server owner (account 1)."""
@@ -205,7 +206,7 @@ class PlexWatcher:
         item, library, _ = found
         session = str(entry.get("sessionKey") or "")
         user, owner = await self._user(client, session) if session else ("", None)
-        offset = entry.get("viewOffset") if isinstance(entry.get("viewOffset"), int) else 0
+        offset = view_offset if isinstance(view_offset := entry.get("viewOffset"), int) else 0
         progress = 100 * offset / item.duration_ms if item.duration_ms else 0.0
         event = PlaybackObserved(
             "PLEX",

@@ -243,9 +243,10 @@ def match_sent(items: Iterable[Item], not_found: list[dict[str, Any]]) -> tuple[
                     missing.add(("season", name, value, season.get("number")))
                 for episode in episodes or ():
                     missing.add(("episode", name, value, season.get("number"), episode.get("number")))
-    ok, lost = [], []
+    ok: list[Item] = []
+    lost: list[Item] = []
     for item in items:
-        keys = {(str(item.type), n, v) for n, v in item.ids.items()}
+        keys: set[tuple[Any, ...]] = {(str(item.type), n, v) for n, v in item.ids.items()}
         if not item.ids:
             for name, value in item.show_ids.items():
                 keys |= {("show-all", name, value), ("season", name, value, item.season)}

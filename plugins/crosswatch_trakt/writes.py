@@ -48,7 +48,9 @@ def epoch(stamp: str | None) -> int | None:
 def play_keys(item: Item) -> set[tuple]:
     """Keys under which a play is the same play: any id (or show ids + numbers) with its second."""
     when = epoch(item.watched_at)
-    keys = {(str(item.type), name, value, when) for name, value in item.ids.items() if name != "slug"}
+    keys: set[tuple[Any, ...]] = {
+        (str(item.type), name, value, when) for name, value in item.ids.items() if name != "slug"
+    }
     if item.type == MediaType.EPISODE and item.season is not None:
         keys |= {("ep", name, value, item.season, item.episode, when) for name, value in item.show_ids.items()}
     return keys
@@ -266,9 +268,10 @@ class Writer:
             return {}
         free: dict[tuple, list[int]] = {}
         for play in await self._window(dated):
-            if isinstance(play.extra.get("id"), int):
+            history_id = play.extra.get("id")
+            if isinstance(history_id, int):
                 for key in play_keys(play):
-                    free.setdefault(key, []).append(play.extra["id"])
+                    free.setdefault(key, []).append(history_id)
         out: dict[int, int] = {}
         taken: set[int] = set()
         for play in dated:
