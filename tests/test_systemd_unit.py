@@ -21,7 +21,7 @@ def _unit_copy(tmp_path: Path, extra: str = "") -> Path:
 
     verify checks that ExecStart's binary exists; the unit names the usual install path.
     """
-    text = UNIT.read_text().replace("/usr/local/bin/crosswatch", str(INSTALLED)) + extra
+    text = UNIT.read_text().replace("/opt/crosswatch/bin/crosswatch", str(INSTALLED)) + extra
     path = tmp_path / "crosswatch.service"
     path.write_text(text)
     return path

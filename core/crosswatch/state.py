@@ -104,6 +104,33 @@ def move_aside(path: Path, tag: str = "corrupt") -> Path:
     return target
 
 
+def refuse_foreign_owner(path: Path) -> None:
+    """As root, refuse to write into a folder another user owns (the service's, run as its own user).
+
+    Files root made there (0600) could not be read by that user, and the service would fail
+    on them later; the command should run as the folder's owner (``sudo -u``).
+    """
+    if os.geteuid() != 0:
+        return
+    try:
+        uid = path.stat().st_uid
+    except FileNotFoundError:
+        return
+    if uid == 0:
+        return
+    import pwd
+
+    try:
+        name = pwd.getpwuid(uid).pw_name
+        who, sudo = f"user {name} (uid {uid})", name
+    except KeyError:
+        who, sudo = f"uid {uid}", f"'#{uid}'"
+    raise StateError(
+        f"{path} belongs to {who}, not root: files root wrote there would be unreadable to that user "
+        f"(the service); run the command as that user: sudo -u {sudo} crosswatch ..."
+    )
+
+
 class StateDir:
     """``<config dir>/.cw_state``: named JSON files, each written atomically, with locks."""
 
@@ -112,6 +139,7 @@ class StateDir:
 
     def ensure(self) -> Path:
         """Create the folder 0700, and tighten an existing one that is looser."""
+        refuse_foreign_owner(self.path if self.path.exists() else self.path.parent)
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.path.stat().st_mode & 0o077:
             os.chmod(self.path, 0o700)

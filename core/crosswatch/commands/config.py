@@ -48,8 +48,17 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     for line in plugin_errors:
         print(f"warning: {line}", file=sys.stderr)
-    print(
-        f"{folder}: config OK ({len(config.pairs)} pairs, {len(config.captures.schedules)} capture schedules, "
-        f"{len(jobs)} scheduled jobs; sections: {', '.join(sorted(config.sections)) or 'none'})"
+    counts = ", ".join(
+        _count(n, what)
+        for n, what in (
+            (len(config.pairs), "pair"),
+            (len(config.captures.schedules), "capture schedule"),
+            (len(jobs), "scheduled job"),
+        )
     )
+    print(f"{folder}: config OK ({counts}; sections: {', '.join(sorted(config.sections)) or 'none'})")
     return 0
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
