@@ -35,6 +35,8 @@ faults: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_core
 	$(BIN)/python -m tests.bench.bench_captures
+	$(BIN)/python -m tests.bench.bench_runs
+	$(BIN)/python -m tests.bench.bench_metrics
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.bench import bench_captures, bench_core, bench_plex, bench_sync, bench_trakt
+from tests.bench import bench_captures, bench_core, bench_metrics, bench_plex, bench_runs, bench_sync, bench_trakt
 
 pytestmark = pytest.mark.slow
 
@@ -75,3 +75,14 @@ def test_scrobble_benchmark_smoke() -> None:
         assert figures["arrived"] == figures["events"] == 2 and figures["wrong_action"] == 0
         assert figures["throttled"] >= 0
         assert 0 < figures["latency_ms"]["p50"] <= figures["latency_ms"]["max"]
+
+
+def test_runs_benchmark_smoke() -> None:
+    result = bench_runs.main(["--runs", "300", "--repeat", "1"])
+    assert result["runs_recorded"] >= 300 and result["record_run_ms"]["median"] > 0
+    assert result["status_exit"] == 1  # the filled history holds a failed run: status says so
+
+
+def test_metrics_benchmark_smoke() -> None:
+    result = bench_metrics.main(["--runs", "200", "--captures", "20", "--repeat", "5", "--backend", "asyncio"])
+    assert result
