@@ -19,7 +19,7 @@ class Section(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=F
     """Base of every config section; unknown keys are warned about, not fatal."""
 
 
-class DaemonConfig(Section):
+class DaemonConfig(Section, frozen=True):
     listen: str = "127.0.0.1:8787"  # health, metrics and webhooks; "" turns the endpoint off
     timezone: str = ""  # default time zone of every schedule; "" = the system's
     watch_config: bool = True
@@ -31,34 +31,34 @@ class DaemonConfig(Section):
     guard_lease_s: Annotated[float, msgspec.Meta(ge=2, le=600)] = 20.0
 
 
-class LogConfig(Section):
+class LogConfig(Section, frozen=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
 
 
-class PluginsConfig(Section):
+class PluginsConfig(Section, frozen=True):
     disabled: list[str] = []
 
 
-class SyncConfig(Section):
+class SyncConfig(Section, frozen=True):
     max_remove_ratio: Ratio = 0.10
     min_source_ratio: Ratio = 0.5
     history_tolerance_s: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = 120
 
 
-class ScrobbleWatcherConfig(Section):
+class ScrobbleWatcherConfig(Section, frozen=True):
     enabled: bool = False
     ratings: bool = False
 
 
-class ScrobbleWebhookConfig(Section):
+class ScrobbleWebhookConfig(Section, frozen=True):
     enabled: bool = False
     ratings: bool = False
     secret: str = ""
     max_body_kb: Annotated[int, msgspec.Meta(ge=1, le=65_536)] = 1024
 
 
-class ScrobbleConfig(Section):
+class ScrobbleConfig(Section, frozen=True):
     watcher: ScrobbleWatcherConfig = ScrobbleWatcherConfig()
     webhook: ScrobbleWebhookConfig = ScrobbleWebhookConfig()
     targets: list[str] = msgspec.field(default_factory=lambda: ["trakt"])
@@ -70,19 +70,21 @@ class ScrobbleConfig(Section):
     queue_size: Annotated[int, msgspec.Meta(ge=16, le=1_000_000)] = 1000
 
 
-class FeatureSwitch(Section):
+class FeatureSwitch(Section, frozen=True):
     add: bool | None = None  # None: the pair's own add/remove
     remove: bool | None = None
 
 
-class PairConfig(Section):
+def _default_features() -> list[FeatureName]:
+    return ["watchlist", "ratings", "history"]
+
+
+class PairConfig(Section, frozen=True):
     name: str
     source: str  # provider section, or "section.profile"
     target: str
     mode: Literal["one-way", "two-way"] = "one-way"
-    features: list[FeatureName] | dict[FeatureName, FeatureSwitch] = msgspec.field(
-        default_factory=lambda: ["watchlist", "ratings", "history"]
-    )
+    features: list[FeatureName] | dict[FeatureName, FeatureSwitch] = msgspec.field(default_factory=_default_features)
     add: bool = True
     remove: bool = False
     schedule: str = ""  # cron; "" = on demand only
@@ -99,7 +101,7 @@ class PairConfig(Section):
         }
 
 
-class CaptureSchedule(Section):
+class CaptureSchedule(Section, frozen=True):
     provider: str  # provider section, or "section.profile"
     cron: str
     feature: Literal["watchlist", "ratings", "history", "progress", "all"] = "all"
@@ -116,11 +118,11 @@ class CaptureSchedule(Section):
         return self.name or f"{self.provider}-{self.feature}"
 
 
-class CapturesConfig(Section):
+class CapturesConfig(Section, frozen=True):
     schedules: list[CaptureSchedule] = []
 
 
-class HistoryConfig(Section):
+class HistoryConfig(Section, frozen=True):
     """The run history (``.cw_state/runs.sqlite3``): how much of it is kept."""
 
     keep_days: Annotated[int, msgspec.Meta(ge=1, le=36_500)] = 90
@@ -130,7 +132,7 @@ class HistoryConfig(Section):
 NotifyOn = Literal["failure", "recovered", "success", "guard"]
 
 
-class NotifyTarget(Section):
+class NotifyTarget(Section, frozen=True):
     """Where to tell about jobs: an ``http(s)://`` URL gets a JSON POST, any other an Apprise URL."""
 
     url: str
@@ -138,7 +140,7 @@ class NotifyTarget(Section):
     name: str = ""  # for the log; default: the URL's scheme and host
 
 
-class NotifyConfig(Section):
+class NotifyConfig(Section, frozen=True):
     targets: list[NotifyTarget] = []
     timeout_s: Annotated[float, msgspec.Meta(gt=0, le=120)] = 10.0
 
