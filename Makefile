@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= .demo
 
-.PHONY: demo daemon test faults bench clean
+.PHONY: demo daemon test typecheck faults bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("crosswatch needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
@@ -26,6 +26,10 @@ daemon: $(STAMP)
 # The whole test suite, on both async backends.
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Type checking (CI runs it): core and the plugins, the plugin contract strictly.
+typecheck: $(STAMP)
+	$(BIN)/python -m mypy
 
 # The fault suite over every write boundary of every scenario (the default run samples them).
 faults: $(STAMP)

@@ -6,6 +6,7 @@ import functools
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 import msgspec
 
@@ -59,7 +60,7 @@ class Item(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True, gc=Fal
     extra: dict[str, object] = {}
 
 
-def match_keys(item: Item) -> Iterator[tuple]:
+def match_keys(item: Item) -> Iterator[tuple[Any, ...]]:
     """Yield every key under which ``item`` may match another item of the same title.
 
     Two items are the same title when they share any key: a strong id of their own,

@@ -40,7 +40,7 @@ async def _serve_until(app: ASGIApp, sock: socket.socket, stop: anyio.Event) -> 
     # shielded and always stopped through ``stop`` (bounded, in case it ever hangs)
     with anyio.CancelScope(shield=True) as scope:
         scope.deadline = anyio.current_time() + 10**9
-        await serve(app, sock, stop.wait)  # type: ignore[arg-type]
+        await serve(app, sock, stop.wait)
 
 
 @asynccontextmanager

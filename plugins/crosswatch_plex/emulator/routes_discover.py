@@ -177,7 +177,7 @@ def _by_id(emu: Any, kinds: tuple[str, ...], scheme: str, value: str) -> list[Me
         return [media] if media is not None and media.kind in kinds else []
     out = []
     for kind in kinds:
-        found = catalog.find(kind, {scheme: value})  # type: ignore[arg-type]
+        found = catalog.find(kind, {scheme: value})
         if found is not None:
             out.append(found)
     return out
