@@ -149,16 +149,51 @@ def test_no_progress_shows_neither_bars_nor_lines(sync_env: SyncEnv) -> None:
     assert not WRITE_LINE.search(done.stderr) and "TRAKT history: writing" in done.stderr
 
 
-def test_help_does_not_import_rich() -> None:
+@pytest.mark.slow
+def test_long_reads_show_progress_per_provider_and_feature(sync_env: SyncEnv) -> None:
+    def three_times_the_plays(user: dict) -> None:  # Plex lists history 200 rows a page: three pages
+        user["plays"] += [
+            {**play, "historyKey": play["historyKey"] + 100_000 * k, "viewedAt": play["viewedAt"] - 86_400_000 * k}
+            for k in (1, 2)
+            for play in list(user["plays"])
+        ]
+
+    sync_env.edit_plex(three_times_the_plays)
+    plays = len(sync_env.emu.plex.state_json()["users"]["1"]["plays"])
+    assert plays > 400
+    sync_env.cw.configure({"trakt": {"page_size": 10}})  # Trakt's seeded history: many pages of 10
+    folder, fast = str(sync_env.cw.folder), {progress.INTERVAL_ENV: "0"}
+
+    plex = piped(["--config-dir", folder, "capture", "create", "--provider", "plex", "--feature", "history"], **fast)
+    assert plex.returncode == 0, plex.stderr
+    read = [(int(n), int(t)) for n, t in re.findall(r"PLEX history: reading (\d+)/(\d+) \(\d+%\)", plex.stderr)]
+    assert len(read) >= 2 and {t for _, t in read} == {plays}, plex.stderr
+    assert read[-1][0] == plays and [n for n, _ in read] == sorted(n for n, _ in read)
+
+    trakt = piped(["--config-dir", folder, "capture", "create", "--provider", "trakt", "--feature", "history"], **fast)
+    assert trakt.returncode == 0, trakt.stderr
+    pages = [(int(n), int(t)) for n, t in re.findall(r"TRAKT history: reading (\d+)/(\d+) pages", trakt.stderr)]
+    listings = {t for _, t in pages}  # one per media type
+    assert listings and all((t, t) in pages for t in listings), trakt.stderr
+    assert sum(listings) >= len(sync_env.emu.trakt.state_json()["history"]) // 10
+
+
+def test_help_does_not_import_rich_nor_does_progress_off_a_terminal() -> None:
     code = (
-        "import sys\n"
+        "import io, sys\n"
+        "rich = lambda: sorted(m for m in sys.modules if m == 'rich' or m.startswith('rich.'))\n"
         "from crosswatch.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in sys.modules if m == 'rich' or m.startswith('rich.')), file=sys.stderr)\n"
+        "print('help', rich(), file=sys.stderr)\n"
+        "from crosswatch import progress\n"
+        "import crosswatch.commands.stopping\n"  # what every command's async work goes through
+        "with progress.reporting(progress.for_command(io.StringIO())):\n"
+        "    progress.task('TRAKT history: writing', total=3).advance(3)\n"
+        "print('piped', rich(), file=sys.stderr)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0 and "usage: crosswatch" in done.stdout
-    assert done.stderr.strip() == "[]"
+    assert done.returncode == 0 and "usage: crosswatch" in done.stdout, done.stderr
+    assert done.stderr.splitlines() == ["help []", "piped []"]
 
 
 # -- the interval logic, with a clock moved by hand ---------------------------------------------
@@ -196,6 +231,21 @@ def test_without_a_reporter_a_task_costs_nothing_and_unknown_totals_count_up() -
     assert out.getvalue().splitlines() == [
         "TRAKT watchlist: reading 2 pages",
         "TRAKT watchlist: reading 2 pages, took 0s",
+    ]
+
+
+def test_no_eta_once_every_unit_is_done() -> None:
+    clock, out = Clock(), io.StringIO()
+    with progress.reporting(progress.PlainReporter(out, interval=0, clock=clock)):
+        bar = progress.task("PLEX history: reading", total=400)
+        clock.now += 1
+        bar.advance(200)
+        clock.now += 1
+        bar.advance(200)
+    assert out.getvalue().splitlines() == [
+        "PLEX history: reading 200/400 (50%), ETA 1s",
+        "PLEX history: reading 400/400 (100%)",
+        "PLEX history: reading 400/400 (100%), took 2s",
     ]
 
 

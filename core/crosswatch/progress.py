@@ -86,7 +86,7 @@ class Task:
             text = f"{self.what} {self.count}/{self.total}{unit} ({percent}%)"
         if self.finished:
             return f"{text}, took {duration(now - self.started)}"
-        eta = self.eta(now)
+        eta = None if self.total is not None and self.count >= self.total else self.eta(now)
         return text if eta is None else f"{text}, ETA {duration(eta)}"
 
 

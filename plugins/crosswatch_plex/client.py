@@ -8,6 +8,7 @@ import anyio
 import httpx
 import msgspec
 
+from crosswatch import progress
 from crosswatch.http import HttpError, HttpPolicy, RetryPolicy, SignInError, policy_for
 from crosswatch.state import StateDir
 from crosswatch_plex.config import PlexSettings
@@ -140,25 +141,40 @@ class PlexClient:
                 if seen is not entry and _identity(seen) != _identity(entry):
                     raise PlexError(f"{what}: the listing changed while reading (item {position} moved)")
 
+        # a listing of more than one page is long work: shown as entries read (crosswatch.progress)
+        bar = progress.task(f"{scope.replace(':', ' ', 1)}: reading", total=total) if total > len(entries) else None
+        counted: set[int] = set()
+
         async def fetch(start: int, into: dict[int, tuple[list[dict[str, Any]], int | None]]) -> None:
-            into[start] = await page(start)
+            into[start] = got = await page(start)
+            if bar is not None:  # each position once, though pages may overlap
+                fresh = set(range(start, min(start + len(got[0]), total))) - counted
+                counted.update(fresh)
+                bar.advance(len(fresh))
 
         place(0, entries, total)
+        if bar is not None:
+            counted.update(found)
+            bar.advance(len(counted))
         stride = len(entries)
-        for _ in range(MAX_PAGING_ROUNDS):
-            starts = _gap_starts(found, total, stride)
-            if not starts:
-                break
-            pages: dict[int, tuple[list[dict[str, Any]], int | None]] = {}
-            async with anyio.create_task_group() as tg:
+        try:
+            for _ in range(MAX_PAGING_ROUNDS):
+                starts = _gap_starts(found, total, stride)
+                if not starts:
+                    break
+                pages: dict[int, tuple[list[dict[str, Any]], int | None]] = {}
+                async with anyio.create_task_group() as tg:
+                    for start in starts:
+                        tg.start_soon(fetch, start, pages)
+                before = len(found)
                 for start in starts:
-                    tg.start_soon(fetch, start, pages)
-            before = len(found)
-            for start in starts:
-                place(start, *pages[start])
-                stride = max(stride, len(pages[start][0]))
-            if len(found) == before:
-                break
+                    place(start, *pages[start])
+                    stride = max(stride, len(pages[start][0]))
+                if len(found) == before:
+                    break
+        finally:
+            if bar is not None:
+                bar.done()
         if len(found) != total:
             raise PlexError(f"{what}: read {len(found)} of {total} items (the library changed while reading?)")
         return [found[position] for position in range(total)]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-import anyio
-
 from crosswatch.captures.plan import describe
 from crosswatch.captures.tools import clear_feature
 from crosswatch.commands.capture import context, format_counts
@@ -16,7 +14,7 @@ from crosswatch.commands.stopping import run_async
 def cmd_clear(args: argparse.Namespace) -> int:
     def work() -> int:
         ctx = context(args, guard=True)
-        preview = anyio.run(lambda: clear_feature(ctx, args.provider, args.feature, profile=args.profile, dry_run=True))
+        preview = run_async(lambda: clear_feature(ctx, args.provider, args.feature, profile=args.profile, dry_run=True))
         if args.dry_run or not any(preview.found.values()):
             if args.json:
                 print_json(preview.to_json())
