@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from tests.capture_env import CwEnv, cw_env, emulators  # noqa: F401  (pytest fixtures)
+
 CROSSWATCH = str(Path(sys.executable).with_name("crosswatch"))
 EXAMPLE = Path(__file__).resolve().parents[1] / "etc" / "crosswatch.toml"
 KEY_LINE = re.compile(r"^[A-Za-z0-9_-]+\s*=")
@@ -182,6 +184,37 @@ def test_root_init_refuses_another_users_folder(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"crosswatch: {tmp_path} belongs to " in result.stderr
     assert not (tmp_path / "config.toml").exists()
+
+
+def _give_away(folder: Path) -> None:
+    """``folder`` and everything in it to ``nobody``, as the service's own files are."""
+    for path in (folder, *folder.rglob("*")):
+        os.chown(path, NOBODY, NOBODY)
+
+
+@needs_root
+def test_root_capture_create_refuses_before_reading(cw_env: CwEnv) -> None:  # noqa: F811
+    """A capture root wrote (0600) in the service's snapshots/ could never be restored by the service."""
+    _give_away(cw_env.folder)
+    code, _, err = cw_env.cli("capture", "create", "--provider", "trakt", "--feature", "watchlist")
+    assert code == 1
+    lines = err.splitlines()
+    assert len(lines) == 1, err  # refused before "reading TRAKT watchlist..."
+    assert lines[0].startswith(f"crosswatch: {cw_env.folder} belongs to ")
+    assert "sudo -u nobody crosswatch" in lines[0]
+    assert not (cw_env.folder / "snapshots").exists()
+    assert not [p for p in cw_env.folder.rglob("*") if p.stat().st_uid == 0]
+
+
+@needs_root
+def test_root_capture_schedule_add_refuses(cw_env: CwEnv) -> None:  # noqa: F811
+    _give_away(cw_env.folder)
+    code, _, err = cw_env.cli(
+        "capture", "schedule", "add", "--provider", "trakt", "--feature", "all", "--cron", "0 3 * * *"
+    )
+    assert code == 1
+    assert err.startswith(f"crosswatch: {cw_env.folder} belongs to "), err
+    assert not (cw_env.folder / "schedules.toml").exists()
 
 
 @needs_root

@@ -17,6 +17,7 @@ COMMANDS = {
     ("init",): "init:cmd_init",
     ("status",): "status:cmd_status",
     ("runs",): "runs:cmd_runs",
+    ("web", "set-password"): "web:cmd_set_password",
     ("demo",): "demo:cmd_demo",
     ("config", "check"): "config:cmd_check",
     ("plugins", "list"): "plugins:cmd_list",
@@ -117,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     uclear.add_argument("--feature", required=True, choices=["watchlist", "ratings", "history", "progress"])
     uclear.add_argument("--key", action="append", help="only this item key (repeatable); default: all of the feature")
     uclear.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    web = sub.add_parser("web", help="the dashboard at the daemon's address").add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+    web.add_parser(
+        "set-password",
+        help="make a [web] password_hash (asks twice on a terminal, else reads one line of stdin) and print it",
+    )
     add_capture(sub)
     add_tools(sub)
     add_sync(sub)

@@ -156,7 +156,8 @@ class Daemon:
 
         self.web = WebApp(
             self.health,
-            core=[guard_route(self.bus, token), job_route(self.scheduler.trigger, token), metrics_route(self)],
+            core=[guard_route(self.bus, token), job_route(self.scheduler.trigger, token), metrics_route(self)]
+            + self._dashboard(address),
         )
         self.supervisor = ServiceSupervisor(tg)
         tg.start_soon(self.bus.run)
@@ -185,6 +186,14 @@ class Daemon:
             startup_ms=round((time.monotonic() - self.started) * 1000, 1),
         )
         return 0
+
+    def _dashboard(self, address: str | None) -> list[Any]:
+        """The web dashboard's routes (see docs/web.md), after core's own; none without an endpoint."""
+        if address is None:
+            return []
+        from crosswatch.webui.app import routes
+
+        return routes(self, address)
 
     def _apply(self, config: Config, previous: Config | None, enabled: list[str]) -> None:
         """Put ``config`` in force: schedules, plugin configuration, subscriptions, services, routes."""

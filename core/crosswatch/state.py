@@ -107,15 +107,21 @@ def move_aside(path: Path, tag: str = "corrupt") -> Path:
 def refuse_foreign_owner(path: Path) -> None:
     """As root, refuse to write into a folder another user owns (the service's, run as its own user).
 
-    Files root made there (0600) could not be read by that user, and the service would fail
-    on them later; the command should run as the folder's owner (``sudo -u``).
+    ``path`` is where the write goes; when it does not exist yet, the nearest folder above it
+    that does decides. Files root made there (0600) could not be read by that user, and the
+    service would fail on them later; the command should run as the folder's owner (``sudo -u``).
     """
     if os.geteuid() != 0:
         return
-    try:
-        uid = path.stat().st_uid
-    except FileNotFoundError:
-        return
+    path = Path(path).absolute()
+    while True:
+        try:
+            uid = path.stat().st_uid
+            break
+        except FileNotFoundError:
+            if path.parent == path:
+                return
+            path = path.parent
     if uid == 0:
         return
     import pwd
@@ -139,7 +145,7 @@ class StateDir:
 
     def ensure(self) -> Path:
         """Create the folder 0700, and tighten an existing one that is looser."""
-        refuse_foreign_owner(self.path if self.path.exists() else self.path.parent)
+        refuse_foreign_owner(self.path)
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.path.stat().st_mode & 0o077:
             os.chmod(self.path, 0o700)

@@ -14,6 +14,7 @@ from crosswatch.events import CaptureCreated
 from crosswatch.model import Feature, Item
 from crosswatch.profiles import Profile, ProfileError, opened
 from crosswatch.provider import Provider
+from crosswatch.state import refuse_foreign_owner
 
 log = structlog.get_logger("crosswatch.captures")
 
@@ -53,6 +54,7 @@ async def create_capture(
     except ProfileError as exc:
         raise CaptureError(str(exc)) from None
     features = capture_features(target, feature)
+    refuse_foreign_owner(ctx.store.root)  # before a long read, not only at the write
     job = f"capture:{schedule}" if schedule else f"capture:{target.name}:{feature}"
     subject = {"provider": target.provider, "profile": target.profile, "feature": feature}
     async with ctx.recorded(job, "capture", **subject) as recording:

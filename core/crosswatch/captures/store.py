@@ -39,7 +39,7 @@ from crosswatch.captures.format import (
     header_of,
 )
 from crosswatch.crashpoints import crash_point
-from crosswatch.state import fsync_dir
+from crosswatch.state import fsync_dir, refuse_foreign_owner
 
 FOLDER = "snapshots"
 T = TypeVar("T")
@@ -121,6 +121,7 @@ class CaptureStore:
         data, header = encode(capture)
         path = self.name_for(capture, created, n)
         folder = path.parent
+        refuse_foreign_owner(folder)
         linked = False
         crash_point("capture.write.before", path.name)
         try:

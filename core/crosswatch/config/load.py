@@ -25,6 +25,7 @@ from crosswatch.config.schema import (
     PluginsConfig,
     ScrobbleConfig,
     SyncConfig,
+    WebConfig,
 )
 from crosswatch.config.types import (
     CONFIG_FILE,
@@ -223,6 +224,7 @@ def load_config(
         captures=captures,
         history=values.get("history") or HistoryConfig(),
         notify=values.get("notify") or NotifyConfig(),
+        web=values.get("web") or WebConfig(),
         pairs=tuple(values.get("pairs") or ()),
         sections={k: v for k, v in provider_sections.items() if v is not None},
         warnings=tuple(src.warnings + sched.warnings),

@@ -145,6 +145,15 @@ class NotifyConfig(Section, frozen=True):
     timeout_s: Annotated[float, msgspec.Meta(gt=0, le=120)] = 10.0
 
 
+class WebConfig(Section, frozen=True):
+    """The dashboard at the daemon's ``/`` (see docs/web.md)."""
+
+    enabled: bool = True
+    # made by `crosswatch web set-password`; "" = no sign-in (the dashboard then answers on loopback only)
+    password_hash: Annotated[str, msgspec.Meta(pattern=r"^(scrypt\$[^$]+\$[^$]+\$[^$]+)?$")] = ""
+    session_hours: Annotated[int, msgspec.Meta(ge=1, le=8760)] = 12
+
+
 #: core's sections: top-level key -> schema
 CORE_SECTIONS: dict[str, type[Section]] = {
     "daemon": DaemonConfig,
@@ -155,4 +164,5 @@ CORE_SECTIONS: dict[str, type[Section]] = {
     "captures": CapturesConfig,
     "history": HistoryConfig,
     "notify": NotifyConfig,
+    "web": WebConfig,
 }

@@ -18,6 +18,7 @@ from crosswatch.config.schema import (
     PluginsConfig,
     ScrobbleConfig,
     SyncConfig,
+    WebConfig,
 )
 from crosswatch.errors import CrosswatchError
 
@@ -83,6 +84,7 @@ class Config:
     captures: CapturesConfig = CapturesConfig()
     history: HistoryConfig = HistoryConfig()
     notify: NotifyConfig = NotifyConfig()
+    web: WebConfig = WebConfig()
     pairs: tuple[PairConfig, ...] = ()
     sections: dict[str, ProviderSection] = field(default_factory=dict)
     warnings: tuple[ConfigIssue, ...] = ()
