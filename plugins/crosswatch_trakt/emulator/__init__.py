@@ -30,6 +30,10 @@ Served (all JSON, shaped like ``shared/fixtures/trakt``):
 - ``GET /sync/playback[/{type}]``, ``DELETE /sync/playback/{id}``; ``GET /sync/watched/{type}``.
 - ``GET /sync/collection[/{type}]``, ``POST /sync/collection[/remove]``.
 - ``POST /scrobble/start|pause|stop``.
+- ``GET /users/{me|slug}[?extended=full,vip]``; under it ``watched/{movies|shows}``,
+  ``ratings[/{type}[/{rating}]]``, ``watchlist[/{type}[/{sort_by}[/{sort_how}]]]``,
+  ``collection/{movies|shows}`` (the ``/sync`` lists), ``likes/{type}``; ``GET /users/likes/{type}``.
+- ``GET /search/{trakt|imdb|tmdb|tvdb}/{id}?type=``; ``GET /shows/{id}/seasons[?extended=episodes,full]``.
 
 Behaviour (details in the modules):
 
@@ -37,7 +41,9 @@ Behaviour (details in the modules):
   limits (429 + ``Retry-After`` + ``X-Ratelimit``), scripted and random faults, dropped connections.
 - :mod:`.routes_auth`: the device flow's status codes; single-use refresh tokens.
 - :mod:`.resolve`: how write bodies match the catalogue; ``not_found`` echoes.
-- :mod:`.routes_sync`, :mod:`.routes_history`, :mod:`.routes_scrobble`: the endpoints.
+- :mod:`.routes_sync`, :mod:`.routes_history`, :mod:`.routes_scrobble`: the endpoints;
+  :mod:`.routes_users` (``/users/{id}``: who may read whom) and :mod:`.routes_lookup` (search
+  by id, a show's seasons) serve what other clients (PyTrakt, PlexTraktSync) read.
   Pagination: history and watchlist always (default 100, ``limit`` clamped to 250); ratings,
   playback, collection and watched only when ``page`` or ``limit`` is given (default 10).
   Weak ETags on every list GET change exactly when the data shown changes; ``If-None-Match``

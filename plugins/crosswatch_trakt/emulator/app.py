@@ -36,8 +36,10 @@ from crosswatch_trakt.emulator import (
     routes_collection,
     routes_emulator,
     routes_history,
+    routes_lookup,
     routes_scrobble,
     routes_sync,
+    routes_users,
 )
 from crosswatch_trakt.emulator.auth import AuthStore
 from crosswatch_trakt.emulator.gate import Gate, Stats
@@ -84,6 +86,8 @@ class TraktEmulator:
             *routes_sync.ROUTES,
             *routes_history.ROUTES,
             *routes_collection.ROUTES,
+            *routes_users.ROUTES,  # after /users/settings (routes_sync)
+            *routes_lookup.ROUTES,
             *routes_scrobble.ROUTES,
             *routes_emulator.ROUTES,
         ]

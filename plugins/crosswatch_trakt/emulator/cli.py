@@ -40,6 +40,9 @@ def parser() -> argparse.ArgumentParser:
     knobs.add_argument("--interval", type=float, default=5.0, help="device polling interval in seconds")
     knobs.add_argument("--deny", action="store_true", help="deny device codes (418)")
     knobs.add_argument("--vip", action="store_true", help="a VIP account: no list caps")
+    knobs.add_argument(
+        "--private-profile", action="store_true", help="a private profile: /users/<slug> needs the user's token"
+    )
     knobs.add_argument("--watchlist-limit", type=int, default=250)
     knobs.add_argument("--ratings-limit", type=int, default=10_000)
     knobs.add_argument("--collection-limit", type=int, default=1_000)

@@ -1,13 +1,16 @@
 """What every request passes before a route sees it: headers, token, rate limits, faults.
 
-Order for API paths (``/sync``, ``/users``, ``/scrobble``; ``/oauth`` and ``/activate`` skip the
-header checks, ``/_emulator`` skips everything):
+Order for API paths (``/sync``, ``/users``, ``/scrobble``, ``/search``, ``/shows``; ``/oauth`` and
+``/activate`` skip the header checks, ``/_emulator`` skips everything):
 
 1. ``latency_ms`` of sleep;
 2. ``trakt-api-version: 2`` (else 400) and ``trakt-api-key`` of a known app (else 403);
 3. POST/PUT need ``Content-Type: application/json`` (else 412);
-4. ``Authorization: Bearer`` with a valid token of that app on /sync, /users/settings and
-   /scrobble (else 401), then the per-user rate limits (else 429 + ``Retry-After``, ``X-Ratelimit``);
+4. ``Authorization: Bearer`` with a valid token of that app (else 401): required on /sync,
+   /scrobble, /users/me, /users/settings and /users/likes ("OAuth required"); elsewhere
+   ("OAuth optional": /users/{slug}, /search, /shows) a token is not needed, but one that is
+   sent must be valid. Then the rate limits (else 429 + ``Retry-After``, ``X-Ratelimit``): the
+   user's windows with a token, ``UNAUTHED_API_GET_LIMIT`` without;
 5. the next scripted fault that matches (:mod:`crosswatch.emulation.faults`; faults hit API
    and OAuth paths, never ``/_emulator``), then ``error_rate`` and ``drop_rate`` (API paths
    only), then the route.
@@ -30,10 +33,32 @@ from crosswatch.emulation.faults import Fault
 from crosswatch.emulation.gate import Gate as BaseGate
 from crosswatch.emulation.gate import capture, chance, delay, drop_mid_body, injected_status
 from crosswatch.emulation.stats import WRITES, RequestStats
+from crosswatch_trakt.emulator.auth import Token
 from crosswatch_trakt.emulator.responses import error, json_response
 
-AUTHED = ("/sync/", "/scrobble/", "/users/settings")
+AUTHED = ("/sync/", "/scrobble/")
+#: ``/users/<this>`` paths that always need the signed-in user's token
+AUTHED_USER_PATHS = frozenset({"me", "settings", "likes"})
 OPEN = ("/oauth/", "/activate")
+
+
+def token_required(path: str) -> bool:
+    """Whether an API path is "OAuth required" (else "OAuth optional")."""
+    if path.startswith(AUTHED):
+        return True
+    parts = path.split("/", 3)
+    return len(parts) > 2 and parts[1] == "users" and parts[2] in AUTHED_USER_PATHS
+
+
+def bearer_token(emu: Any, headers: Headers) -> tuple[bool, Token | None]:
+    """Whether an ``Authorization`` header was sent, and its valid token of the sending app (or None)."""
+    scheme, _, value = headers.get("authorization", "").strip().partition(" ")
+    if not scheme:
+        return False, None
+    app = emu.auth.app(headers.get("trakt-api-key"))
+    if scheme.lower() != "bearer" or app is None:
+        return True, None
+    return True, emu.auth.check(value.strip(), app.client_id)
 
 
 class Stats(RequestStats):
@@ -91,13 +116,10 @@ class Gate(BaseGate):
             kind = headers.get("content-type", "").split(";")[0].strip().lower()
             if kind != "application/json":
                 return error(412, "precondition_failed", "send Content-Type: application/json")
-        if not path.startswith(AUTHED):
-            return None
-        scheme, _, value = headers.get("authorization", "").partition(" ")
-        token = emu.auth.check(value.strip(), app.client_id) if scheme.lower() == "bearer" else None
-        if token is None:
+        sent, token = bearer_token(emu, headers)
+        if token is None and (sent or token_required(path)):
             return error(401, "invalid_token", "the access token is missing, unknown, expired or revoked")
-        throttle = emu.limits.check(method, emu.settings, time.monotonic(), time.time())
+        throttle = emu.limits.check(method, emu.settings, time.monotonic(), time.time(), authed=token is not None)
         if throttle is not None:
             return error(429, "rate_limit_exceeded", f"{throttle.name}: slow down", throttle.headers())
         return None

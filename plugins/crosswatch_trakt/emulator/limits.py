@@ -1,4 +1,5 @@
-"""Rate limits: Trakt's two per-user windows (``AUTHED_API_GET_LIMIT``, ``AUTHED_API_POST_LIMIT``).
+"""Rate limits: Trakt's per-user windows (``AUTHED_API_GET_LIMIT``, ``AUTHED_API_POST_LIMIT``) and
+``UNAUTHED_API_GET_LIMIT`` for reads sent without a token (same size as the authed GET window).
 
 A request over a limit is answered 429 with ``Retry-After`` and ``X-Ratelimit`` (see
 :meth:`Throttle.headers`). The scripted faults queue is the shared
@@ -68,15 +69,22 @@ class Window:
 
 
 class RateLimits:
-    """``AUTHED_API_GET_LIMIT`` and ``AUTHED_API_POST_LIMIT`` of the one user."""
+    """``AUTHED_API_GET_LIMIT`` and ``AUTHED_API_POST_LIMIT`` of the one user, ``UNAUTHED_API_GET_LIMIT``."""
 
     def __init__(self) -> None:
         self.reads = Window()
         self.writes = Window()
+        self.anonymous_reads = Window()
 
-    def check(self, method: str, settings: EmulatorSettings, now: float, wall: float) -> Throttle | None:
+    def check(
+        self, method: str, settings: EmulatorSettings, now: float, wall: float, *, authed: bool = True
+    ) -> Throttle | None:
+        """Count a request (``authed``: it carried a valid token); the 429 to answer, or None."""
         if method in ("GET", "HEAD"):
-            name, window, limit, period = "AUTHED_API_GET_LIMIT", self.reads, settings.get_limit, settings.get_period
+            name, window = (
+                ("AUTHED_API_GET_LIMIT", self.reads) if authed else ("UNAUTHED_API_GET_LIMIT", self.anonymous_reads)
+            )
+            limit, period = settings.get_limit, settings.get_period
         else:
             name, window, limit, period = (
                 "AUTHED_API_POST_LIMIT",

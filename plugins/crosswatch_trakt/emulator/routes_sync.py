@@ -81,7 +81,14 @@ async def user_settings(request: Request) -> Response:
             "collection": s.collection_limit,
             "ratings": s.ratings_limit,
         }
-    user = {**emu.user, "vip": s.vip, "vip_ep": False, "vip_og": False, "vip_years": 1 if s.vip else 0}
+    user = {
+        **emu.user,
+        "private": s.private_profile,
+        "vip": s.vip,
+        "vip_ep": False,
+        "vip_og": False,
+        "vip_years": 1 if s.vip else 0,
+    }
     return json_response(
         {
             "user": user,

@@ -16,6 +16,8 @@ approve_after_polls    2           device token polls answered 400 (pending) bef
 interval               5           device polling interval (s); faster polls get 429 (slow down)
 deny                   False       the person denies the device code: 418 instead of the tokens
 vip                    False       VIP account: no list caps (``/users/settings`` reports VIP limits)
+private_profile        False       a private profile: ``/users/{slug}/...`` without the user's token answer
+                                   401 with ``X-Private-User: true`` (``/users/me`` always needs the token)
 watchlist_limit        250         free caps: a write that would pass one is refused whole with 420
 ratings_limit          10000
 collection_limit       1000
@@ -55,6 +57,7 @@ class EmulatorSettings(Knobs):
     interval: float = 5.0
     deny: bool = False
     vip: bool = False
+    private_profile: bool = False
     watchlist_limit: int = 250
     ratings_limit: int = 10_000
     collection_limit: int = 1_000
