@@ -270,3 +270,17 @@ def test_plugin_services_subscriptions_and_routes_follow_the_config(tmp_path: Pa
         assert (out / "reloads").read_text().splitlines() == ["sync"]  # unsubscribed before the event
     finally:
         assert daemon.stop() == 0
+
+
+def test_a_save_right_after_start_is_applied(tmp_path: Path, backend: str) -> None:
+    """A change saved before the watcher watches (just after READY) is caught up, never lost."""
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG.format(cron="0 3 * * *"))
+    daemon = DaemonProcess(tmp_path, backend)
+    try:
+        daemon.wait_for("daemon.ready")
+        write_atomically(config, CONFIG.format(cron="15 5 * * *"))
+        nxt = daemon.wait_for("schedule.next", where=lambda e: e["cron"] == "15 5 * * *", timeout=30)
+        assert nxt["job"] == "sync:plex-to-trakt"
+    finally:
+        assert daemon.stop() == 0

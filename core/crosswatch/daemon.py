@@ -64,6 +64,7 @@ class Daemon:
         self.web: WebApp | None = None
         self.reloads = 0
         self.rejected = 0
+        self._seen: tuple[Any, ...] = ()  # the watched files as last read (see _stamp)
         self.rejected_because = ""  # the last rejected reload's first issue, until a reload is accepted
         self._reload_lock: anyio.Lock | None = None
         self._watch_stop: anyio.Event | None = None
@@ -88,6 +89,7 @@ class Daemon:
     def prepare(self) -> Config:
         """Load plugins and config before the event loop starts; raises ConfigError."""
         self.host.load(peek_disabled(self.config_dir))
+        self._seen = self._stamp()  # before reading: a save during the read is caught up later
         config = load_config(self.config_dir, self.host.sections())
         self._configure_logging(config)
         for warning in config.warnings:
@@ -267,6 +269,7 @@ class Daemon:
     async def _reload(self, reason: str, began: float) -> bool:
         assert self.bus and self.supervisor
         previous = self.config
+        self._seen = self._stamp()
         try:
             config = await anyio.to_thread.run_sync(load_config, self.config_dir, self.host.sections(), previous)
             off, on = self.host.set_disabled(config.plugins.disabled)
@@ -312,6 +315,18 @@ class Daemon:
             log.error("config.subscriber_failed", error=str(exc))
         return True
 
+    def _stamp(self) -> tuple[Any, ...]:
+        """The watched files as they are on disk now (size, times, inode), to tell a change we missed."""
+        stamps: list[Any] = []
+        for name in sorted(WATCHED_FILES):
+            try:
+                st = (self.config_dir / name).stat()
+            except OSError:
+                stamps.append((name, None))
+            else:
+                stamps.append((name, st.st_mtime_ns, st.st_size, st.st_ino))
+        return tuple(stamps)
+
     async def _watch_config(self) -> None:
         """Watch the config folder (editors save by rename) and reload on change."""
         from watchfiles import awatch
@@ -330,8 +345,13 @@ class Daemon:
                     recursive=False,
                     stop_event=self._watch_stop,
                     rust_timeout=2000,
+                    yield_on_timeout=True,
                 ):
-                    await self.reload("file changed")
+                    if _changes:
+                        await self.reload("file changed")
+                    elif self._stamp() != self._seen:
+                        # saved before the watcher was watching (just after start): caught up here
+                        await self.reload("file changed before the watcher started")
             except Exception as exc:  # the folder vanished, inotify limits, ...
                 log.error("config.watch_failed", error=repr(exc), retry_in_s=5)
                 with anyio.move_on_after(5):
