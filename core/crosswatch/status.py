@@ -251,3 +251,30 @@ def _epoch(stamp: str) -> float | None:
         return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+def scrobbling(facts: dict[str, Any]) -> dict[str, Any]:
+    """The daemon's scrobble counters summed: forwarded, dropped (guard and full queue), and the pauses' causes."""
+    scrobble = facts.get("scrobble") or {}
+    return {
+        "forwarded": sum((scrobble.get("forwarded") or {}).values()),
+        "dropped": sum((scrobble.get("dropped_by_guard") or {}).values())
+        + int(scrobble.get("dropped_queue_full") or 0),
+        "paused": [p.get("cause", "?") for p in (facts.get("guard") or {}).get("paused") or []],
+    }
+
+
+def age_text(seconds: float) -> str:
+    """A duration for a person: ``42m``, ``3h 05m``, ``4d 2h``."""
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    hours = minutes // 60
+    return f"{hours}h {minutes % 60:02d}m" if hours < 48 else f"{hours // 24}d {hours % 24}h"
+
+
+def short_time(iso: str | None) -> str:
+    """An ISO time as local ``YYYY-MM-DD HH:MM`` ("-" for none)."""
+    if not iso:
+        return "-"
+    return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")

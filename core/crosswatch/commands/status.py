@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime
 from typing import Any
 
 from crosswatch.commands.common import config_dir, plugin_host, print_json, run
 from crosswatch.commands.runs import counts_text, when
+from crosswatch.status import age_text, scrobbling, short_time
 
 MARKS = {"failing": "FAILING", "degraded": "DEGRADED", "ok": "OK"}
 
@@ -39,20 +39,6 @@ def ask_daemon(state: Any) -> dict[str, Any] | None:
     return {"answering": True, "url": url, **(body if isinstance(body, dict) else {})}
 
 
-def _age(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{minutes}m"
-    hours = minutes // 60
-    return f"{hours}h {minutes % 60:02d}m" if hours < 48 else f"{hours // 24}d {hours % 24}h"
-
-
-def _short(iso: str | None) -> str:
-    if not iso:
-        return "-"
-    return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
-
-
 def _print(status: Any, daemon: dict[str, Any] | None) -> None:
     print(f"crosswatch: {MARKS[status.verdict]}")
     for reason in status.reasons:
@@ -64,7 +50,7 @@ def _print(status: Any, daemon: dict[str, Any] | None) -> None:
     else:
         print(
             f"daemon      running (pid {daemon.get('pid')}, version {daemon.get('version')}, "
-            f"up {_age(float(daemon.get('uptime_s') or 0))}, {daemon.get('backend')}, {daemon.get('url')})"
+            f"up {age_text(float(daemon.get('uptime_s') or 0))}, {daemon.get('backend')}, {daemon.get('url')})"
         )
     if status.jobs:
         print("jobs")
@@ -73,7 +59,7 @@ def _print(status: Any, daemon: dict[str, Any] | None) -> None:
             done = f"{when(last.started)} {last.result}" if last else "never ran"
             counts = f" ({counts_text(last.counts)})" if last and last.counts else ""
             state = "" if job.enabled else " (disabled)"
-            print(f"  {job.kind} {job.name}{state}: last {done}{counts}; next {_short(job.next)}")
+            print(f"  {job.kind} {job.name}{state}: last {done}{counts}; next {short_time(job.next)}")
     else:
         print("jobs        none configured (pairs, captures.schedules)")
     for sign_in in status.sign_ins:
@@ -90,12 +76,10 @@ def _print(status: Any, daemon: dict[str, Any] | None) -> None:
         counts = ", ".join(f"{feature} {n}" for feature, n in sorted(features.items()))
         print(f"unresolved  {provider}: {counts} (crosswatch unresolved list)")
     if daemon and daemon.get("answering"):
-        scrobble = daemon.get("scrobble") or {}
-        forwarded = sum((scrobble.get("forwarded") or {}).values())
-        dropped = sum((scrobble.get("dropped_by_guard") or {}).values()) + int(scrobble.get("dropped_queue_full") or 0)
-        paused = (daemon.get("guard") or {}).get("paused") or []
-        guard = "listeners paused for " + ", ".join(p["cause"] for p in paused) if paused else "no pause"
-        print(f"scrobbling  forwarded {forwarded}, dropped {dropped}; guard: {guard}")
+        counted = scrobbling(daemon)
+        paused = counted["paused"]
+        guard = "listeners paused for " + ", ".join(paused) if paused else "no pause"
+        print(f"scrobbling  forwarded {counted['forwarded']}, dropped {counted['dropped']}; guard: {guard}")
         for profile, left in sorted((daemon.get("trakt_budget") or {}).items()):
             print(f"trakt       {profile}: {left} reads left in the current rate window")
 

@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import quote
 
 from crosswatch.commands.runs import counts_text, subject, when
-from crosswatch.commands.status import _age, _short
+from crosswatch.status import age_text, short_time
 
 
 def result_class(result: str | None) -> str:
@@ -24,8 +24,8 @@ def result_class(result: str | None) -> str:
 
 FILTERS: dict[str, Any] = {
     "when": when,
-    "short": _short,
-    "age": lambda seconds: _age(float(seconds or 0)),
+    "short": short_time,
+    "age": lambda seconds: age_text(float(seconds or 0)),
     "counts": counts_text,
     "subject": subject,
     "result_class": result_class,

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from crosswatch.status import Status, assess, gather
+from crosswatch.status import Status, assess, gather, scrobbling
 from crosswatch.webui.app import UI
 from crosswatch.webui.sessions import Session
 
@@ -24,17 +24,6 @@ async def live_status(ui: UI) -> tuple[Status, dict[str, Any]]:
     status.daemon = facts
     status.reasons = assess(config, status, facts)
     return status, facts
-
-
-def scrobbling(facts: dict[str, Any]) -> dict[str, Any]:
-    """Forwarded and dropped scrobbles, and the guard's pauses, as ``crosswatch status`` counts them."""
-    scrobble = facts.get("scrobble") or {}
-    return {
-        "forwarded": sum((scrobble.get("forwarded") or {}).values()),
-        "dropped": sum((scrobble.get("dropped_by_guard") or {}).values())
-        + int(scrobble.get("dropped_queue_full") or 0),
-        "paused": [p.get("cause", "?") for p in (facts.get("guard") or {}).get("paused") or []],
-    }
 
 
 def routes(ui: UI) -> list[Route]:
