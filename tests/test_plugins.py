@@ -1,7 +1,7 @@
 """The plugin host: third-party providers from a drop-in file and from an entry point,
 failures reported per plugin, blocking by config and at runtime, name clashes, built-ins.
 
-The third-party plugins are real files under ``tests/thirdparty/``: ``jellyfin.py`` is
+The third-party plugins are real files under ``tests/thirdparty/``: ``mediabox.py`` is
 copied into ``<config dir>/plugins.d/``, and the ``crosswatch_simkl`` package is laid out
 next to a ``.dist-info`` folder so ``importlib.metadata`` finds its entry point, exactly as
 after ``pip install``. The command line is the installed ``crosswatch`` console script.
@@ -38,7 +38,7 @@ BROKEN_DROPIN = textwrap.dedent(
     '''\
     """A drop-in whose import fails."""
     import os
-    raise RuntimeError("jellyfin-apiclient is not installed")
+    raise RuntimeError("mediabox-client is not installed")
     '''
 )
 TYPO_DROPIN = textwrap.dedent(
@@ -112,10 +112,10 @@ def row(rows: list[dict[str, Any]], name: str, source: str | None = None) -> dic
 
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Path:
-    """A config dir with the Jellyfin drop-in in ``plugins.d/``."""
+    """A config dir with the Mediabox drop-in in ``plugins.d/``."""
     folder = tmp_path / "config"
     folder.mkdir()
-    dropin(folder, "jellyfin", (THIRDPARTY / "jellyfin.py").read_text(encoding="utf-8"))
+    dropin(folder, "mediabox", (THIRDPARTY / "mediabox.py").read_text(encoding="utf-8"))
     return folder
 
 
@@ -147,13 +147,13 @@ def loaded_host(config_dir: Path) -> PluginHost:
 def test_dropin_and_entry_point_plugins_are_listed_with_their_providers(config_dir: Path, site: Path) -> None:
     rows = listing(config_dir, site)
 
-    jellyfin = row(rows, "jellyfin")
-    assert (jellyfin["source"], jellyfin["status"], jellyfin["error"]) == ("dropin", "loaded", "")
-    assert jellyfin["origin"] == str(config_dir / "plugins.d" / "jellyfin.py")
-    assert jellyfin["providers"] == ["JELLYFIN"]
-    assert jellyfin["sections"] == ["jellyfin"]
-    assert set(jellyfin["provider_features"]["JELLYFIN"]) == {"watchlist", "ratings"}
-    assert jellyfin["provider_features"]["JELLYFIN"]["ratings"]["clear"] is False
+    mediabox = row(rows, "mediabox")
+    assert (mediabox["source"], mediabox["status"], mediabox["error"]) == ("dropin", "loaded", "")
+    assert mediabox["origin"] == str(config_dir / "plugins.d" / "mediabox.py")
+    assert mediabox["providers"] == ["MEDIABOX"]
+    assert mediabox["sections"] == ["mediabox"]
+    assert set(mediabox["provider_features"]["MEDIABOX"]) == {"watchlist", "ratings"}
+    assert mediabox["provider_features"]["MEDIABOX"]["ratings"]["clear"] is False
 
     simkl = row(rows, "simkl")
     assert (simkl["source"], simkl["status"], simkl["error"]) == ("entrypoint", "loaded", "")
@@ -173,8 +173,8 @@ def test_plain_text_listing_shows_source_status_and_providers(config_dir: Path, 
     lines = proc.stdout.splitlines()
     assert lines[0].split()[:5] == ["NAME", "SOURCE", "STATUS", "PROVIDERS", "SECTIONS"]
     table = {line.split()[0]: line.split() for line in lines[1:] if line and not line.startswith(" ")}
-    assert table["jellyfin"][1:5] == ["dropin", "loaded", "JELLYFIN", "jellyfin"]
-    assert table["jellyfin"][5] == str(config_dir / "plugins.d" / "jellyfin.py")
+    assert table["mediabox"][1:5] == ["dropin", "loaded", "MEDIABOX", "mediabox"]
+    assert table["mediabox"][5] == str(config_dir / "plugins.d" / "mediabox.py")
     assert table["simkl"][1:5] == ["entrypoint", "loaded", "SIMKL", "simkl"]
     assert table["simkl"][5].startswith(SIMKL_DIST)
     assert table["core"][1:3] == ["builtin", "loaded"]
@@ -193,10 +193,10 @@ async def test_third_party_providers_are_usable_in_process(config_dir: Path, ins
     (config_dir / "config.toml").write_text(
         textwrap.dedent(
             """\
-            [jellyfin]
+            [mediabox]
             url = "http://jf.lan:8096"
             user = "alice"
-            [jellyfin.profiles.kids]
+            [mediabox.profiles.kids]
             user = "kid"
 
             [simkl]
@@ -206,7 +206,7 @@ async def test_third_party_providers_are_usable_in_process(config_dir: Path, ins
         encoding="utf-8",
     )
     host = loaded_host(config_dir)
-    assert {"JELLYFIN", "SIMKL"} <= set(host.providers.ids())
+    assert {"MEDIABOX", "SIMKL"} <= set(host.providers.ids())
     config = load_config(config_dir, host.sections())
     state = StateDir(config_dir)
 
@@ -216,11 +216,11 @@ async def test_third_party_providers_are_usable_in_process(config_dir: Path, ins
         assert spec is not None, section
         return host.providers.build(spec.id, profile, settings, state)
 
-    jf, kids, simkl = build("jellyfin"), build("jellyfin.kids"), build("simkl")
+    jf, kids, simkl = build("mediabox"), build("mediabox.kids"), build("simkl")
     for provider in (jf, kids, simkl):
         assert isinstance(provider, Provider)
     assert (jf.id, jf.profile, jf.settings.url, jf.settings.user) == (
-        "JELLYFIN",
+        "MEDIABOX",
         "default",
         "http://jf.lan:8096",
         "alice",
@@ -228,7 +228,7 @@ async def test_third_party_providers_are_usable_in_process(config_dir: Path, ins
     assert (kids.profile, kids.settings.url, kids.settings.user) == ("kids", "http://jf.lan:8096", "kid")
     assert (simkl.id, simkl.settings.client_id) == ("SIMKL", "c0ffee")
 
-    # Jellyfin watchlist: add, update in place, remove, unmatched and unknown items reported
+    # Mediabox watchlist: add, update in place, remove, unmatched and unknown items reported
     alien, nameless = movie("tt0062622", title="2001"), Item(type=MediaType.MOVIE, title="No ids")
     result = await jf.add(Feature.WATCHLIST, [alien, movie("tt0078748", title="Alien"), nameless])
     assert len(result.ok) == 2 and [i for i, _ in result.unresolved] == [nameless]
@@ -258,24 +258,24 @@ async def test_third_party_providers_are_usable_in_process(config_dir: Path, ins
 
 def test_plugin_config_sections_validate_through_load_config(config_dir: Path, installed: Path) -> None:
     host = loaded_host(config_dir)
-    assert host.sections()["jellyfin"].owner == "jellyfin"
+    assert host.sections()["mediabox"].owner == "mediabox"
     assert host.sections()["simkl"].owner == "simkl"
     cfg = config_dir / "config.toml"
 
-    cfg.write_text('[jellyfin]\nurl = "http://jf.lan:8096"\n[simkl]\npage_size = 250\n', encoding="utf-8")
+    cfg.write_text('[mediabox]\nurl = "http://jf.lan:8096"\n[simkl]\npage_size = 250\n', encoding="utf-8")
     config = load_config(config_dir, host.sections())
-    assert config.sections["jellyfin"].default.url == "http://jf.lan:8096"
+    assert config.sections["mediabox"].default.url == "http://jf.lan:8096"
     assert config.sections["simkl"].default.page_size == 250
-    assert not [w for w in config.warnings if "jellyfin" in str(w) or "simkl" in str(w)]
+    assert not [w for w in config.warnings if "mediabox" in str(w) or "simkl" in str(w)]
 
-    text = '[jellyfin]\napi_key = "k"\nurl = 8096\n\n[simkl.profiles.alt]\npage_size = 0\n'
+    text = '[mediabox]\napi_key = "k"\nurl = 8096\n\n[simkl.profiles.alt]\npage_size = 0\n'
     cfg.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
         load_config(config_dir, host.sections())
     issues = {i.key: i for i in caught.value.issues}
-    assert set(issues) == {"jellyfin.url", "simkl.profiles.alt.page_size"}
-    assert issues["jellyfin.url"].line == line_of(text, "url = 8096")
-    assert "str" in issues["jellyfin.url"].message
+    assert set(issues) == {"mediabox.url", "simkl.profiles.alt.page_size"}
+    assert issues["mediabox.url"].line == line_of(text, "url = 8096")
+    assert "str" in issues["mediabox.url"].message
     assert issues["simkl.profiles.alt.page_size"].line == line_of(text, "page_size = 0")
 
 
@@ -289,28 +289,28 @@ def test_dropins_that_fail_to_import_are_reported_and_the_rest_load(config_dir: 
     rows = listing(config_dir, site)
     bad = row(rows, "broken")
     assert (bad["source"], bad["status"], bad["providers"]) == ("dropin", "failed", [])
-    assert "RuntimeError: jellyfin-apiclient is not installed" in bad["error"]
+    assert "RuntimeError: mediabox-client is not installed" in bad["error"]
     assert f"broken.py:{line_of(BROKEN_DROPIN, 'raise')}" in bad["error"]
     syntax = row(rows, "typo")
     assert syntax["status"] == "failed"
     assert syntax["error"].startswith("SyntaxError")
     assert f"{typo}:{line_of(TYPO_DROPIN, 'def crosswatch_config_sections')}" in syntax["error"]
-    assert row(rows, "jellyfin")["status"] == row(rows, "simkl")["status"] == "loaded"
-    assert row(rows, "jellyfin")["providers"] == ["JELLYFIN"] and row(rows, "simkl")["providers"] == ["SIMKL"]
+    assert row(rows, "mediabox")["status"] == row(rows, "simkl")["status"] == "loaded"
+    assert row(rows, "mediabox")["providers"] == ["MEDIABOX"] and row(rows, "simkl")["providers"] == ["SIMKL"]
 
     text = run_cli(config_dir, "plugins", "list", site=site).stdout
     assert f"broken: {bad['error']}" in text and f"typo: {syntax['error']}" in text
 
-    (config_dir / "config.toml").write_text('[jellyfin]\nurl = "http://jf.lan:8096"\n', encoding="utf-8")
+    (config_dir / "config.toml").write_text('[mediabox]\nurl = "http://jf.lan:8096"\n', encoding="utf-8")
     check = run_cli(config_dir, "config", "check", site=site)
     assert check.returncode == 0, check.stderr
-    assert "config OK" in check.stdout and "jellyfin" in check.stdout
+    assert "config OK" in check.stdout and "mediabox" in check.stdout
     assert f"plugin broken ({broken})" in check.stderr and f"plugin typo ({typo})" in check.stderr
 
-    (config_dir / "config.toml").write_text("[jellyfin]\nurl = 8096\n", encoding="utf-8")
+    (config_dir / "config.toml").write_text("[mediabox]\nurl = 8096\n", encoding="utf-8")
     check = run_cli(config_dir, "config", "check", site=site)
     assert check.returncode == 1
-    assert f"{config_dir / 'config.toml'}:2: jellyfin.url" in check.stderr
+    assert f"{config_dir / 'config.toml'}:2: mediabox.url" in check.stderr
 
 
 EXITING_DROPIN = textwrap.dedent(
@@ -342,7 +342,7 @@ def test_exiting_misspelt_and_missing_plugins_are_reported_and_editor_files_igno
 ) -> None:
     dropin(config_dir, "exiting", EXITING_DROPIN)
     dropin(config_dir, "misspelt", MISSPELT_DROPIN)
-    (config_dir / "plugins.d" / ".#jellyfin.py").symlink_to("someone@host.4242")  # an Emacs lock file
+    (config_dir / "plugins.d" / ".#mediabox.py").symlink_to("someone@host.4242")  # an Emacs lock file
     info = site / "crosswatch_gone-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: crosswatch-gone\nVersion: 1.0\n", encoding="utf-8")
@@ -361,7 +361,7 @@ def test_exiting_misspelt_and_missing_plugins_are_reported_and_editor_files_igno
     assert (gone["source"], gone["status"], gone["version"]) == ("entrypoint", "failed", "1.0")
     assert "ModuleNotFoundError" in gone["error"] and "crosswatch_gone" in gone["error"]
     assert not any(r["name"].startswith(".") for r in rows)
-    assert row(rows, "jellyfin")["status"] == row(rows, "simkl")["status"] == "loaded"
+    assert row(rows, "mediabox")["status"] == row(rows, "simkl")["status"] == "loaded"
 
 
 EMBY_DROPIN = textwrap.dedent(
@@ -406,13 +406,13 @@ def test_plugin_whose_register_hook_raises_is_failed_without_its_providers(confi
         host.providers.get("EMBY")
     assert "emby" not in host.sections()
     assert emby.providers == [] and emby.sections == []
-    assert {"JELLYFIN", "SIMKL"} <= set(host.providers.ids())
-    assert host.plugins["jellyfin"].status == host.plugins["simkl"].status == "loaded"
+    assert {"MEDIABOX", "SIMKL"} <= set(host.providers.ids())
+    assert host.plugins["mediabox"].status == host.plugins["simkl"].status == "loaded"
 
     # a failed plugin takes no further part: its other hooks are not called
     config = load_config(config_dir, host.sections())
     called = [name for name, _ in host.call_each("crosswatch_configure", config=config)]
-    assert "emby" not in called and {"jellyfin", "simkl"} <= set(called)
+    assert "emby" not in called and {"mediabox", "simkl"} <= set(called)
     assert sys.modules["crosswatch_dropin_emby"].CONFIGURED == []
 
 
@@ -431,7 +431,7 @@ GRUMPY_DROPIN = textwrap.dedent(
 def test_configure_hook_that_raises_is_counted_and_others_still_run(config_dir: Path, installed: Path) -> None:
     dropin(config_dir, "grumpy", GRUMPY_DROPIN)
     (config_dir / "config.toml").write_text(
-        '[jellyfin]\nurl = "http://jf.lan:8096"\n[simkl]\nclient_id = "c0ffee"\n', encoding="utf-8"
+        '[mediabox]\nurl = "http://jf.lan:8096"\n[simkl]\nclient_id = "c0ffee"\n', encoding="utf-8"
     )
     host = loaded_host(config_dir)
     config = load_config(config_dir, host.sections())
@@ -440,10 +440,10 @@ def test_configure_hook_that_raises_is_counted_and_others_still_run(config_dir: 
 
     results = host.call_each("crosswatch_configure", config=config)
     assert "grumpy" not in [name for name, _ in results]
-    assert {"jellyfin", "simkl"} <= {name for name, _ in results}
+    assert {"mediabox", "simkl"} <= {name for name, _ in results}
     assert host.plugins["grumpy"].hook_errors == 1
-    assert host.plugins["jellyfin"].hook_errors == host.plugins["simkl"].hook_errors == 0
-    assert host.pm.get_plugin("jellyfin").CONFIGURED == ["http://jf.lan:8096"]
+    assert host.plugins["mediabox"].hook_errors == host.plugins["simkl"].hook_errors == 0
+    assert host.pm.get_plugin("mediabox").CONFIGURED == ["http://jf.lan:8096"]
     assert host.pm.get_plugin("simkl").CONFIGURED == ["c0ffee"]
 
     host.call_each("crosswatch_configure", config=config)  # a reload: counted again
@@ -458,12 +458,12 @@ def test_configure_hook_that_raises_is_counted_and_others_still_run(config_dir: 
 def test_plugins_disabled_in_config_are_not_loaded(config_dir: Path, site: Path) -> None:
     dropin(config_dir, "broken", BROKEN_DROPIN)
     (config_dir / "config.toml").write_text(
-        '[plugins]\ndisabled = ["jellyfin", "broken"]\n\n[jellyfin]\nurl = "http://jf.lan:8096"\n', encoding="utf-8"
+        '[plugins]\ndisabled = ["mediabox", "broken"]\n\n[mediabox]\nurl = "http://jf.lan:8096"\n', encoding="utf-8"
     )
     rows = listing(config_dir, site)
-    jellyfin = row(rows, "jellyfin")
-    assert (jellyfin["status"], jellyfin["providers"], jellyfin["sections"]) == ("disabled", [], [])
-    assert not any("JELLYFIN" in r["providers"] for r in rows)
+    mediabox = row(rows, "mediabox")
+    assert (mediabox["status"], mediabox["providers"], mediabox["sections"]) == ("disabled", [], [])
+    assert not any("MEDIABOX" in r["providers"] for r in rows)
     broken = row(rows, "broken")
     assert (broken["status"], broken["error"]) == ("disabled", "")  # never imported
     assert row(rows, "simkl")["status"] == "loaded"
@@ -471,48 +471,48 @@ def test_plugins_disabled_in_config_are_not_loaded(config_dir: Path, site: Path)
     check = run_cli(config_dir, "config", "check", "--json", site=site)
     report = json.loads(check.stdout)
     assert check.returncode == 0 and report["ok"] and report["plugin_errors"] == []
-    assert "jellyfin" not in report["sections"] and "simkl" in report["sections"]
-    assert any("jellyfin" in w and "no plugin provides it" in w for w in report["warnings"])
+    assert "mediabox" not in report["sections"] and "simkl" in report["sections"]
+    assert any("mediabox" in w and "no plugin provides it" in w for w in report["warnings"])
 
 
 @pytest.mark.anyio
 async def test_set_disabled_drops_and_restores_a_plugin_at_runtime(config_dir: Path, installed: Path) -> None:
-    (config_dir / "config.toml").write_text('[jellyfin]\nurl = "http://jf.lan:8096"\n', encoding="utf-8")
+    (config_dir / "config.toml").write_text('[mediabox]\nurl = "http://jf.lan:8096"\n', encoding="utf-8")
     host = loaded_host(config_dir)
 
-    off, on = host.set_disabled(["jellyfin", "simkl"])
-    assert sorted(off) == ["jellyfin", "simkl"] and on == []
-    assert host.plugins["jellyfin"].status == host.plugins["simkl"].status == "disabled"
-    assert not {"JELLYFIN", "SIMKL"} & set(host.providers.ids())
-    assert not {"jellyfin", "simkl"} & set(host.sections())
-    assert row(host.listing(), "jellyfin")["providers"] == []
+    off, on = host.set_disabled(["mediabox", "simkl"])
+    assert sorted(off) == ["mediabox", "simkl"] and on == []
+    assert host.plugins["mediabox"].status == host.plugins["simkl"].status == "disabled"
+    assert not {"MEDIABOX", "SIMKL"} & set(host.providers.ids())
+    assert not {"mediabox", "simkl"} & set(host.sections())
+    assert row(host.listing(), "mediabox")["providers"] == []
     config = load_config(config_dir, host.sections())
-    assert "jellyfin" not in config.sections
+    assert "mediabox" not in config.sections
     called = {name for name, _ in host.call_each("crosswatch_configure", config=config)}
-    assert not {"jellyfin", "simkl"} & called
-    assert host.set_disabled(["jellyfin", "simkl"]) == ([], [])
+    assert not {"mediabox", "simkl"} & called
+    assert host.set_disabled(["mediabox", "simkl"]) == ([], [])
 
     off, on = host.set_disabled(["simkl"])
-    assert off == [] and on == ["jellyfin"]
-    assert host.plugins["jellyfin"].status == "loaded" and host.plugins["simkl"].status == "disabled"
-    assert host.plugins["jellyfin"].providers == ["JELLYFIN"] and "SIMKL" not in host.providers.ids()
+    assert off == [] and on == ["mediabox"]
+    assert host.plugins["mediabox"].status == "loaded" and host.plugins["simkl"].status == "disabled"
+    assert host.plugins["mediabox"].providers == ["MEDIABOX"] and "SIMKL" not in host.providers.ids()
     config = load_config(config_dir, host.sections())
-    assert config.sections["jellyfin"].default.url == "http://jf.lan:8096"
-    provider = host.providers.build("JELLYFIN", "default", config.sections["jellyfin"].default, StateDir(config_dir))
+    assert config.sections["mediabox"].default.url == "http://jf.lan:8096"
+    provider = host.providers.build("MEDIABOX", "default", config.sections["mediabox"].default, StateDir(config_dir))
     await provider.add(Feature.WATCHLIST, [movie("tt0078748")])
     assert [i.ids for i in await provider.read(Feature.WATCHLIST)] == [{"imdb": "tt0078748"}]
     await provider.aclose()
 
     assert host.set_disabled([]) == ([], ["simkl"])
-    assert {"JELLYFIN", "SIMKL"} <= set(host.providers.ids())
-    assert {"jellyfin", "simkl"} <= set(host.sections())
+    assert {"MEDIABOX", "SIMKL"} <= set(host.providers.ids())
+    assert {"mediabox", "simkl"} <= set(host.sections())
 
     # a plugin blocked at start-up (never imported) can be enabled by a later config
-    (config_dir / "config.toml").write_text('[plugins]\ndisabled = ["jellyfin"]\n', encoding="utf-8")
+    (config_dir / "config.toml").write_text('[plugins]\ndisabled = ["mediabox"]\n', encoding="utf-8")
     host = loaded_host(config_dir)
-    assert host.plugins["jellyfin"].status == "disabled" and "JELLYFIN" not in host.providers.ids()
-    assert host.set_disabled([]) == ([], ["jellyfin"])
-    assert host.plugins["jellyfin"].providers == ["JELLYFIN"] and "jellyfin" in host.sections()
+    assert host.plugins["mediabox"].status == "disabled" and "MEDIABOX" not in host.providers.ids()
+    assert host.set_disabled([]) == ([], ["mediabox"])
+    assert host.plugins["mediabox"].providers == ["MEDIABOX"] and "mediabox" in host.sections()
 
 
 # -- name clashes ---------------------------------------------------------------------------
@@ -577,7 +577,7 @@ SQUATTER_DROPIN = textwrap.dedent(
     [
         ("SQUAT", "plex", "config section [plex] is already owned by plugin 'plex'"),
         ("SQUAT", "daemon", "config section [daemon] belongs to crosswatch itself"),
-        ("JELLYFIN", "squat", "provider JELLYFIN is already registered by plugin 'jellyfin'"),
+        ("MEDIABOX", "squat", "provider MEDIABOX is already registered by plugin 'mediabox'"),
     ],
 )
 def test_a_plugin_claiming_a_taken_section_or_provider_fails_alone(
@@ -589,7 +589,7 @@ def test_a_plugin_claiming_a_taken_section_or_provider_fails_alone(
     assert squatter.status == "failed"
     assert squatter.error == f"ValueError: {refusal}"  # no file:line of crosswatch's own code
     assert host.providers.of_plugin("squatter") == [] and "squat" not in host.sections()
-    assert host.providers.of_plugin("jellyfin") == ["JELLYFIN"]
+    assert host.providers.of_plugin("mediabox") == ["MEDIABOX"]
     assert host.sections()["plex"].owner == "plex"
 
     # core keeps its own section: [daemon] is still validated as core's

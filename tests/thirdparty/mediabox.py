@@ -1,4 +1,4 @@
-"""A third party's drop-in plugin: provider JELLYFIN, kept in memory, section [jellyfin]."""
+"""A third party's drop-in plugin: provider MEDIABOX, kept in memory, section [mediabox]."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from crosswatch.provider import (
 )
 
 
-class JellyfinSettings(msgspec.Struct, kw_only=True, frozen=True):
+class MediaboxSettings(msgspec.Struct, kw_only=True, frozen=True):
     url: str = "http://127.0.0.1:8096"
     api_key: str = ""
     user: str = ""
@@ -35,13 +35,13 @@ FEATURES = {
 CONFIGURED: list[str] = []
 
 
-class JellyfinProvider:
-    """One profile of an in-memory Jellyfin: items per feature, matched by strong ids."""
+class MediaboxProvider:
+    """One profile of an in-memory Mediabox: items per feature, matched by strong ids."""
 
     def __init__(self, ctx: ProviderContext) -> None:
         self.id = ctx.provider_id
         self.profile = ctx.profile
-        self.settings: JellyfinSettings = ctx.settings
+        self.settings: MediaboxSettings = ctx.settings
         self.closed = False
         self._items: dict[Feature, list[Item]] = {f: [] for f in FEATURES}
 
@@ -89,14 +89,14 @@ class JellyfinProvider:
 
 @hookimpl
 def crosswatch_register_providers(register: Callable[[ProviderSpec], None]) -> None:
-    register(ProviderSpec("JELLYFIN", JellyfinProvider, FEATURES, title="Jellyfin"))
+    register(ProviderSpec("MEDIABOX", MediaboxProvider, FEATURES, title="Mediabox"))
 
 
 @hookimpl
 def crosswatch_config_sections() -> list[ConfigSection]:
-    return [ConfigSection("jellyfin", JellyfinSettings)]
+    return [ConfigSection("mediabox", MediaboxSettings)]
 
 
 @hookimpl
 def crosswatch_configure(config: Any) -> None:
-    CONFIGURED.append(config.sections["jellyfin"].default.url)
+    CONFIGURED.append(config.sections["mediabox"].default.url)
