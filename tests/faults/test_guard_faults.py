@@ -184,7 +184,10 @@ def killed_mid_clear(live: Live) -> None:
 
 def test_a_long_clear_renews_its_pause_and_forwards_no_unrate(live: Live) -> None:
     lease_s, latency_s = 2.0, 0.25
-    reconfigure(live, {"daemon": {"guard_lease_s": lease_s}, "plex": {"rating_workers": 1}})
+    # the listeners stay paused a while after the clear ends, so that its last echoes, however
+    # late a loaded machine delivers them, are still the clear's (5 s is the default)
+    quiet = {"resume_quiet_s": 5.0}
+    reconfigure(live, {"daemon": {"guard_lease_s": lease_s}, "plex": {"rating_workers": 1}, "scrobble": quiet})
     rated, forwarded = plex_ratings(live), unrates(live)
     assert rated * latency_s > 2 * lease_s  # one removal at a time: the clear outlives its lease
     live.emu.plex.settings.update({"latency_ms": latency_s * 1000})
