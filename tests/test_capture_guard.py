@@ -280,7 +280,9 @@ async def test_guard_route_answers_400_to_a_body_that_is_not_a_guard_event(body:
 
 
 @pytest.mark.anyio
-async def test_a_guard_request_cut_off_mid_body_is_one_info_line_and_publishes_nothing(logs: list[dict[str, Any]]) -> None:
+async def test_a_guard_request_cut_off_mid_body_is_one_info_line_and_publishes_nothing(
+    logs: list[dict[str, Any]],
+) -> None:
     """A tool killed while sending its pause: no traceback, nothing published, the daemon goes on."""
     bus = EventBus()
     heard: list[Any] = []

@@ -41,7 +41,11 @@ async def test_unreachable_server(tmp_path: Path) -> None:
 @pytest.mark.anyio
 async def test_an_answer_nested_too_deeply_is_a_plex_error(tmp_path: Path) -> None:
     async with fake_server() as (fake, url):
-        fake.routes["GET /library/sections"] = (200, {}, b'{"MediaContainer": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+        fake.routes["GET /library/sections"] = (
+            200,
+            {},
+            b'{"MediaContainer": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        )
         plex = _provider(url, tmp_path, "token", max_retries=0)
         with pytest.raises(PlexError, match="not JSON"):
             await plex.read(Feature.RATINGS)

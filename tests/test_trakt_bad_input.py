@@ -33,7 +33,9 @@ class FakeTrakt:
         request = Request(scope, receive)
         key = f"{request.method} {request.url.path}"
         self.calls.append(key + ("?" + request.url.query if request.url.query else ""))
-        default = (200, {}, _json(ACTIVITIES)) if key == "GET /sync/last_activities" else (404, {}, b'{"error":"not found"}')
+        default = (
+            (200, {}, _json(ACTIVITIES)) if key == "GET /sync/last_activities" else (404, {}, b'{"error":"not found"}')
+        )
         status, headers, body = self.routes.get(key, default)
         headers = {"content-type": "application/json", **headers}
         await Response(body, status_code=status, headers=headers)(scope, receive, send)

@@ -61,6 +61,7 @@ class Daemon:
         self.bus: EventBus | None = None
         self.scheduler: Scheduler | None = None
         self.supervisor: ServiceSupervisor | None = None
+        self.tasks: anyio.abc.TaskGroup | None = None  # the daemon's task group (the dashboard's jobs run in it)
         self.web: WebApp | None = None
         self.reloads = 0
         self.rejected = 0
@@ -162,6 +163,7 @@ class Daemon:
             + self._dashboard(address),
         )
         self.supervisor = ServiceSupervisor(tg)
+        self.tasks = tg
         tg.start_soon(self.bus.run)
         tg.start_soon(self.scrobbles.run)
         tg.start_soon(self.scrobbles.guard.run)

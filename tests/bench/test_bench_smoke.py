@@ -86,3 +86,14 @@ def test_runs_benchmark_smoke() -> None:
 def test_metrics_benchmark_smoke() -> None:
     result = bench_metrics.main(["--runs", "200", "--captures", "20", "--repeat", "5", "--backend", "asyncio"])
     assert result
+
+
+def test_web_benchmark_smoke() -> None:
+    from tests.bench import bench_web
+
+    result = bench_web.main(
+        ["--captures", "30", "--runs", "300", "--size", "2000", "--repeat", "1", "--idle-seconds", "0.2"]
+    )
+    assert result["store"]["files"] == 30 and result["store"]["runs"] >= 300
+    assert result["overview_ms"]["median"] > 0 and result["capture_first_page_ms"]["median"] > 0
+    assert result["compare_vs_cli"] > 0 and result["idle_rss_mb"] > 0

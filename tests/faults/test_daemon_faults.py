@@ -58,10 +58,8 @@ def run_job(folder: Path, backend: str, env: dict[str, str]) -> DaemonProcess:
             while daemon.proc.poll() is None and not daemon.events("sync.finished"):
                 assert time.monotonic() < deadline, "the scheduled run neither finished nor stopped"
                 time.sleep(0.02)
-        if daemon.events("daemon.stopping"):  # the crash point's SIGTERM: systemd sends one, not two
-            code = daemon.proc.wait(30)
-        else:
-            code = daemon.stop(timeout=30)
+        # after the crash point's SIGTERM only wait: systemd sends one, not two
+        code = daemon.proc.wait(30) if daemon.events("daemon.stopping") else daemon.stop(timeout=30)
         assert code == 0, f"the daemon exited {code} on SIGTERM: {''.join(daemon.raw[-20:])}"
     finally:
         if daemon.proc.poll() is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -21,6 +22,9 @@ from crosswatch.config.schema import CaptureSchedule
 from crosswatch.cron import next_fire
 from crosswatch.scheduler import jobs_from_config
 from crosswatch.state import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from crosswatch.captures.context import CaptureContext
 
 
 def managed(folder: Path) -> list[CaptureSchedule]:
@@ -45,14 +49,32 @@ def _replace(folder: Path, schedules: list[CaptureSchedule]) -> None:
         raise
 
 
+def add_schedule(ctx: CaptureContext, provider: str, profile: str | None, **fields: Any) -> CaptureSchedule:
+    """Add a capture schedule to ``schedules.toml`` (``capture schedule add`` and the dashboard).
+
+    ``fields``: CaptureSchedule's (cron, feature, name, ...). CaptureError or ConfigError, nothing
+    written, when it cannot be one.
+    """
+    folder = ctx.config.config_dir
+    target = ctx.profile(provider, profile)
+    section = target.spec.section + ("" if target.profile == "default" else f".{target.profile}")
+    entry = CaptureSchedule(provider=section, **fields)
+    if entry.keep_days < 0 or entry.max_keep < 0:
+        raise CaptureError("--keep-days and --max-keep must not be negative")
+    if any(s.job_name == entry.job_name for s in ctx.config.captures.schedules):
+        raise CaptureError(f"a capture schedule named {entry.job_name!r} exists; choose another --name")
+    _replace(folder, [*managed(folder), entry])
+    return entry
+
+
 def cmd_add(args: argparse.Namespace) -> int:
     def work() -> int:
         ctx = context(args)
         folder = ctx.config.config_dir
-        target = ctx.profile(args.provider, args.profile)
-        section = target.spec.section + ("" if target.profile == "default" else f".{target.profile}")
-        entry = CaptureSchedule(
-            provider=section,
+        entry = add_schedule(
+            ctx,
+            args.provider,
+            args.profile,
             cron=args.cron,
             feature=args.feature,
             name=args.name,
@@ -62,11 +84,6 @@ def cmd_add(args: argparse.Namespace) -> int:
             max_keep=args.max_keep,
             cleanup=not args.no_cleanup,
         )
-        if args.keep_days < 0 or args.max_keep < 0:
-            raise CaptureError("--keep-days and --max-keep must not be negative")
-        if any(s.job_name == entry.job_name for s in ctx.config.captures.schedules):
-            raise CaptureError(f"a capture schedule named {entry.job_name!r} exists; choose another --name")
-        _replace(folder, [*managed(folder), entry])
         print(f"added capture schedule {entry.job_name!r} ({entry.cron}) to {folder / SCHEDULES_FILE}")
         print("a running daemon picks it up by itself (config watcher); `crosswatch capture schedule list` shows it")
         return 0

@@ -33,7 +33,7 @@ from crosswatch.webui.sessions import COOKIE, Session, Sessions, load_key
 log = structlog.get_logger("crosswatch.web")
 
 #: the page areas, in menu order (module names under crosswatch.webui)
-PAGES = ("overview", "runs", "login")
+PAGES = ("overview", "runs", "captures", "compare", "charts", "restore", "pairs", "unresolved", "login")
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -89,6 +89,8 @@ class UI:
     facts: Callable[[], dict[str, Any]]
     address: str  # the address the daemon is bound to
     sessions: Sessions
+    daemon: Any = None  # the Daemon (its task group and bus run the long actions: webui.jobs)
+    bus: Any = None  # the daemon's EventBus: jobs started from a page publish on it
     env: Environment = field(init=False)
     nav: list[tuple[str, str]] = field(default_factory=list)
 
@@ -225,8 +227,10 @@ def routes(daemon: Any, address: str) -> list[BaseRoute]:
         host=daemon.host,
         state=daemon.state,
         facts=daemon.facts,
+        daemon=daemon,
         address=address,
         sessions=Sessions(load_key(daemon.state)),
+        bus=daemon.bus,
     )
     return build(ui)
 
