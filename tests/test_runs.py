@@ -184,3 +184,36 @@ def test_listing_an_empty_history_creates_nothing(tmp_path: Path, capsys: pytest
     assert list(tmp_path.iterdir()) == []
     assert main(["--config-dir", str(tmp_path / "missing"), "runs"]) == 1
     assert "no such config directory" in capsys.readouterr().err
+
+
+def test_a_run_keeps_the_items_it_could_not_write_and_why(sync_env: SyncEnv) -> None:
+    env = sync_env
+    env.pairs(env.pair("p"))
+    report = env.run("p")
+    not_written = sum(row["unresolved"] + row["failed"] for row in report["summary"])
+    assert not_written > 0  # the emulated library holds titles without ids: frozen, unresolved
+    [run] = runs(env)
+    assert len(run["problems"]) == not_written
+    assert {p["kind"] for p in run["problems"]} <= {"unresolved", "failed"}
+    assert all(p["item"] and p["why"] and p["target"] in ("PLEX", "TRAKT") for p in run["problems"])
+
+
+def test_a_history_from_before_problems_were_kept_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / ".cw_state" / RUNS_FILE
+    path.parent.mkdir()
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, job TEXT NOT NULL, kind TEXT NOT NULL,"
+            " trigger TEXT NOT NULL, pair TEXT, provider TEXT, profile TEXT, feature TEXT, started REAL NOT NULL,"
+            " ended REAL, result TEXT NOT NULL, counts TEXT NOT NULL DEFAULT '{}', requests INTEGER, error TEXT,"
+            " safety TEXT NOT NULL DEFAULT '[]', summary TEXT NOT NULL DEFAULT '[]', pid INTEGER, pid_start TEXT)"
+        )
+        db.execute(
+            "INSERT INTO runs (job, kind, trigger, started, ended, result) VALUES ('sync:p', 'sync', 'command', 1, 2, 'ok')"
+        )
+    history = RunHistory(StateDir(tmp_path))
+    [old] = history.list()
+    assert (old.result, old.problems) == ("ok", [])
+    run = history.start("sync:p", "sync", "command")
+    history.finish(run, "failed", problems=[{"item": "Movie (2001)", "kind": "failed", "why": "HTTP 500"}])
+    assert history.get(run.id).problems == [{"item": "Movie (2001)", "kind": "failed", "why": "HTTP 500"}]

@@ -45,6 +45,7 @@ class Recording:
     requests: int | None = None
     safety: list[str] = field(default_factory=list)
     summary: list[dict[str, Any]] = field(default_factory=list)  # rows of the job's summary table
+    problems: list[dict[str, Any]] = field(default_factory=list)  # items not written, with why
     result: str | None = None  # None: "ok" when the block ends normally
     error: str | None = None
     run: Run | None = None
@@ -143,6 +144,7 @@ async def _finish(
         error=error,
         safety=recording.safety,
         summary=recording.summary,
+        problems=recording.problems,
     )
     await _told(config, run, previous)
     for problem in sign_in_failures(failure) if failure is not None else []:

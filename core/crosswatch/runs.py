@@ -35,6 +35,7 @@ RUNS_FILE = "runs.sqlite3"
 RESULTS = ("running", "ok", "failed", "refused", "interrupted")
 KINDS = ("sync", "apply", "capture", "restore", "prune", "clear", "sign-in")
 TRIGGERS = ("schedule", "command", "web")
+MAX_PROBLEMS = 500  # items not written kept with a run (the unresolved files keep every one)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -54,6 +55,7 @@ CREATE TABLE IF NOT EXISTS runs (
     error     TEXT,
     safety    TEXT NOT NULL DEFAULT '[]',
     summary   TEXT NOT NULL DEFAULT '[]',
+    problems  TEXT NOT NULL DEFAULT '[]',
     pid       INTEGER,
     pid_start TEXT
 );
@@ -65,7 +67,7 @@ CREATE INDEX IF NOT EXISTS runs_ok ON runs (job, ended) WHERE result = 'ok';
 
 _COLUMNS = (
     "id, job, kind, trigger, pair, provider, profile, feature, started, ended, result, counts, requests, error, safety,"
-    " summary"
+    " summary, problems"
 )
 
 
@@ -89,6 +91,7 @@ class Run:
     error: str | None = None
     safety: list[str] = field(default_factory=list)
     summary: list[dict[str, Any]] = field(default_factory=list)  # the summary table's rows
+    problems: list[dict[str, Any]] = field(default_factory=list)  # items not written: failed or unresolved, why
 
     @property
     def seconds(self) -> float | None:
@@ -139,6 +142,7 @@ def _run(row: tuple[Any, ...]) -> Run:
         error=error,
         safety=json.loads(safety or "[]"),
         summary=json.loads(row[15] or "[]"),
+        problems=json.loads(row[16] or "[]"),
     )
 
 
@@ -184,6 +188,8 @@ class RunHistory:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # WAL: a kill never loses a commit; power loss may lose the last
             db.executescript(_SCHEMA)
+            if "problems" not in {c[1] for c in db.execute("PRAGMA table_info(runs)")}:
+                db.execute("ALTER TABLE runs ADD COLUMN problems TEXT NOT NULL DEFAULT '[]'")  # a history from 0.1.0
         except BaseException:
             db.close()
             raise
@@ -244,6 +250,7 @@ class RunHistory:
         error: str | None = None,
         safety: list[str] | None = None,
         summary: list[dict[str, Any]] | None = None,
+        problems: list[dict[str, Any]] | None = None,
     ) -> str | None:
         """End ``run`` with ``result``; returns the result of the job's previous run (None: its first)."""
         if result not in RESULTS[1:]:
@@ -251,13 +258,14 @@ class RunHistory:
         run.ended, run.result = time.time(), result
         run.counts, run.requests, run.error, run.safety = dict(counts or {}), requests, error, list(safety or [])
         run.summary = list(summary or [])
+        run.problems = list(problems or [])[:MAX_PROBLEMS]
         crash_point("runs.finish.before", run.job)
         with self._db() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.execute(
                     "UPDATE runs SET ended = ?, result = ?, counts = ?, requests = ?, error = ?, safety = ?,"
-                    " summary = ? WHERE id = ?",
+                    " summary = ?, problems = ? WHERE id = ?",
                     (
                         run.ended,
                         result,
@@ -266,6 +274,7 @@ class RunHistory:
                         error,
                         json.dumps(run.safety),
                         json.dumps(run.summary),
+                        json.dumps(run.problems),
                         run.id,
                     ),
                 )

@@ -44,6 +44,15 @@ def test_the_unresolved_page_lists_frozen_items_and_releases_one_then_all(
     assert sorted(reasons) == sorted(r["reason"] for r in rows)
     shot(driver, "unresolved", "list")
 
+    # the run that froze them lists them on its page, with why
+    [run] = env.cw.json("runs", "--json")
+    driver.get(f"{dashboard.url}/runs/{run['id']}")
+    listed = driver.find_elements(By.CSS_SELECTOR, "#problems tbody tr")
+    assert len(listed) == len(run["problems"]) >= len(rows)
+    assert {r["reason"] for r in rows} <= {tr.find_elements(By.TAG_NAME, "td")[4].text for tr in listed}
+    shot(driver, "unresolved", "run-items")
+    driver.get(dashboard.url + "/unresolved")
+
     # release one item: a confirmation first, then it is gone (and only it)
     provider, feature = groups[0]
     section = driver.find_element(By.ID, f"unresolved-{provider}-{feature}")

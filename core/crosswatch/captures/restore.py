@@ -19,7 +19,7 @@ from crosswatch.captures.create import write_captures
 from crosswatch.captures.format import ALL, CaptureError, header_of
 from crosswatch.captures.plan import RestorePlan, by_type, describe
 from crosswatch.events import RestoreStarting
-from crosswatch.model import Feature, Item
+from crosswatch.model import Feature, Item, item_key
 from crosswatch.profiles import Profile, ProfileError, opened
 from crosswatch.provider import Provider, WriteResult
 from crosswatch.recording import Recording
@@ -149,6 +149,12 @@ def _tell(recording: Recording, report: RestoreReport) -> None:
         counts = {a: sum(getattr(outcome, a).values()) for a in ("added", "updated", "removed")}
         recording.summary.append({"feature": outcome.plan.feature, **counts, "failed": len(outcome.failed)})
     recording.counts = {a: sum(r[a] for r in recording.summary) for a in ("added", "updated", "removed", "failed")}
+    recording.problems = [
+        {"feature": o.plan.feature, "item": describe(item), "key": item_key(item), "kind": kind, "why": why}
+        for o in report.features
+        for kind, listed in (("failed", o.failed), ("unresolved", o.unresolved))
+        for item, why in listed
+    ]
     if recording.counts["failed"]:
         recording.result = "failed"
         recording.error = f"{recording.counts['failed']} item(s) could not be written (see the report)"

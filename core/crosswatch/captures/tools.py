@@ -17,7 +17,7 @@ from crosswatch.captures.create import write_captures
 from crosswatch.captures.format import ALL, CaptureError
 from crosswatch.captures.plan import by_type, describe
 from crosswatch.events import ToolStarting
-from crosswatch.model import Feature, Item
+from crosswatch.model import Feature, Item, item_key
 from crosswatch.profiles import Profile, ProfileError, opened
 
 log = structlog.get_logger("crosswatch.captures")
@@ -86,6 +86,10 @@ async def clear_feature(
             recording.counts = {"removed": sum(n for by in report.removed.values() for n in by.values())}
             recording.counts["failed"] = len(report.failed)
             recording.summary = [{"feature": f, **by} for f, by in report.removed.items()]
+            recording.problems = [
+                {"feature": report.feature, "item": describe(item), "key": item_key(item), "kind": "failed", "why": why}
+                for item, why in report.failed
+            ]
             if report.failed:
                 recording.result = "failed"
                 recording.error = f"{len(report.failed)} item(s) could not be removed"

@@ -23,6 +23,7 @@ from crosswatch import journal
 from crosswatch.captures.context import CaptureContext
 from crosswatch.captures.create import write_captures
 from crosswatch.captures.format import ALL
+from crosswatch.captures.plan import describe
 from crosswatch.events import SyncStarting
 from crosswatch.guard import Outcome
 from crosswatch.http import total_requests
@@ -263,6 +264,11 @@ def _tell(recording: Recording, report: SyncReport) -> None:
     recording.counts = {a: sum(r[a] for r in rows) for a in ACTIONS}
     recording.requests = report.requests
     recording.safety = list(report.safety)
+    recording.problems = [
+        {"feature": feature, "target": target, "item": describe(item), "key": item_key(item), "kind": kind, "why": why}
+        for (feature, target), tally in sorted(report.tallies.items())
+        for item, kind, why in tally.problems
+    ]
     failed = recording.counts["failed"]
     if failed:
         recording.result, recording.error = "failed", f"{failed} item(s) could not be written (see the summary)"
