@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import time
 import tomllib
 import urllib.request
 import uuid
@@ -23,6 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.daemon_proc import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -244,14 +245,6 @@ def image() -> Iterator[tuple[str, str]]:
         subprocess.run([engine, "rmi", "-f", tag], capture_output=True, timeout=120)
 
 
-def _wait_for(what: str, check: object, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.5)
-
-
 @pytest.mark.slow
 def test_container_image_inits_runs_healthy_and_stops_cleanly(image: tuple[str, str], tmp_path: Path) -> None:
     engine, tag = image
@@ -285,7 +278,7 @@ def test_container_image_inits_runs_healthy_and_stops_cleanly(image: tuple[str, 
             )
             return json.loads(out.stdout or '""')
 
-        _wait_for("the container to be healthy", lambda: health() == "healthy", 120)
+        wait_until(lambda: health() == "healthy", 120, "the container to be healthy")
         port = subprocess.run([engine, "port", name, "8787"], capture_output=True, text=True, check=True).stdout
         address = port.split()[0]
         with urllib.request.urlopen(f"http://{address}/healthz", timeout=10) as answer:

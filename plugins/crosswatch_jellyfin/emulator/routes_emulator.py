@@ -30,36 +30,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from crosswatch.emulation.catalog import Episode, Season
+from crosswatch.emulation.control import json_body, refuse, reply
 from crosswatch_jellyfin.emulator.common import endpoint
 from crosswatch_jellyfin.emulator.library import STYLES, TICKS
 from crosswatch_jellyfin.emulator.routes_playback import PROGRESS, START, STOP, report
 from crosswatch_jellyfin.emulator.users import Caller
-
-_encode = msgspec.json.Encoder().encode
-
-
-def answer(data: Any, status: int = 200) -> Response:
-    return Response(_encode(data), status_code=status, media_type="application/json")
-
-
-def refuse(message: str, status: int = 422) -> Response:
-    return answer({"error": message}, status)
-
-
-async def _body(request: Request) -> Any:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        return msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise ValueError(f"malformed JSON: {exc}") from None
 
 
 def _emu(request: Request) -> Any:
@@ -77,7 +57,7 @@ def _user(emu: Any, who: Any) -> Any:
 
 @endpoint
 async def index(request: Request) -> Response:
-    return answer({"endpoints": [f"{sorted(r.methods or [])} {r.path}" for r in ROUTES]})
+    return reply({"endpoints": [f"{sorted(r.methods or [])} {r.path}" for r in ROUTES]})
 
 
 @endpoint
@@ -85,18 +65,18 @@ async def settings(request: Request) -> Response:
     emu = _emu(request)
     if request.method == "POST":
         try:
-            emu.settings.apply_json(await _body(request))
+            emu.settings.apply_json(await json_body(request))
         except ValueError as exc:
             return refuse(str(exc))
-    return answer(emu.settings.to_json())
+    return reply(emu.settings.to_json())
 
 
 @endpoint
 async def faults(request: Request) -> Response:
     emu = _emu(request)
     try:
-        body = await _body(request) if request.method == "POST" else None
-        return answer(emu.faults.control(request.method, body))
+        body = await json_body(request) if request.method == "POST" else None
+        return reply(emu.faults.control(request.method, body))
     except (TypeError, ValueError) as exc:
         return refuse(str(exc))
 
@@ -106,62 +86,62 @@ async def state(request: Request) -> Response:
     emu = _emu(request)
     if request.method == "POST":
         try:
-            emu.load_state(await _body(request))
+            emu.load_state(await json_body(request))
         except ValueError as exc:
             return refuse(str(exc))
-    return answer(emu.state_json())
+    return reply(emu.state_json())
 
 
 @endpoint
 async def reset(request: Request) -> Response:
     emu = _emu(request)
     emu.reset_state()
-    return answer({"reset": True})
+    return reply({"reset": True})
 
 
 @endpoint
 async def stats(request: Request) -> Response:
     emu = _emu(request)
-    return answer(emu.stats.to_json(emu.websocket_stats()))
+    return reply(emu.stats.to_json(emu.websocket_stats()))
 
 
 @endpoint
 async def stats_reset(request: Request) -> Response:
     emu = _emu(request)
     emu.stats.reset()
-    return answer(emu.stats.to_json(emu.websocket_stats()))
+    return reply(emu.stats.to_json(emu.websocket_stats()))
 
 
 @endpoint
 async def users(request: Request) -> Response:
     emu = _emu(request)
     listed = [{"id": u.id, "name": u.name, "password": u.password, "admin": u.admin} for u in emu.accounts.users]
-    return answer({"users": listed, "api_keys": list(emu.accounts.api_keys)})
+    return reply({"users": listed, "api_keys": list(emu.accounts.api_keys)})
 
 
 @endpoint
 async def tokens(request: Request) -> Response:
     emu = _emu(request)
     try:
-        body = await _body(request)
+        body = await json_body(request)
         user = _user(emu, body.get("user") if isinstance(body, dict) else None)
     except ValueError as exc:
         return refuse(str(exc))
     device = body.get("device_id") if isinstance(body, dict) else None
     token = emu.sign_in(user.name, device_id=str(device or "emulator-control"))
-    return answer({"AccessToken": token, "UserId": user.id}, 201)
+    return reply({"AccessToken": token, "UserId": user.id}, 201)
 
 
 @endpoint
 async def expire_tokens(request: Request) -> Response:
-    return answer({"expired": _emu(request).accounts.revoke_all()})
+    return reply({"expired": _emu(request).accounts.revoke_all()})
 
 
 @endpoint
 async def approve(request: Request) -> Response:
     emu = _emu(request)
     try:
-        body = await _body(request)
+        body = await json_body(request)
         body = body if isinstance(body, dict) else {}
         user = _user(emu, body.get("user"))
     except ValueError as exc:
@@ -175,7 +155,7 @@ async def approve(request: Request) -> Response:
         chosen = [r for r in emu.accounts.quick.values() if not r.authenticated]
     for r in chosen:
         r.user_id = user.id
-    return answer({"approved": [r.code for r in chosen]})
+    return reply({"approved": [r.code for r in chosen]})
 
 
 @endpoint
@@ -183,7 +163,7 @@ async def touch(request: Request) -> Response:
     emu = _emu(request)
     lib = emu.library
     try:
-        body = await _body(request)
+        body = await json_body(request)
     except ValueError as exc:
         return refuse(str(exc))
     body = body if isinstance(body, dict) else {}
@@ -199,7 +179,7 @@ async def touch(request: Request) -> Response:
             if i is None:
                 return refuse(f"no item with id {raw!r}")
             indices.append(i)
-    return answer({"touched": lib.touch(indices, time.time())})
+    return reply({"touched": lib.touch(indices, time.time())})
 
 
 @endpoint
@@ -207,7 +187,7 @@ async def play(request: Request) -> Response:
     emu = _emu(request)
     lib = emu.library
     try:
-        body = await _body(request)
+        body = await json_body(request)
         body = body if isinstance(body, dict) else {}
         user = _user(emu, body.get("user"))
     except ValueError as exc:
@@ -227,7 +207,7 @@ async def play(request: Request) -> Response:
     for kind in states:
         report(emu, who, kind, lib.ids[index], ticks, False, {"playsessionid": "emulated"})
     data = emu.state.get(user.id, index)
-    return answer(
+    return reply(
         {
             "PlayCount": data.play_count if data else 0,
             "Played": bool(data and data.played),
@@ -238,7 +218,7 @@ async def play(request: Request) -> Response:
 
 @endpoint
 async def websocket_drop(request: Request) -> Response:
-    return answer({"dropped": _emu(request).hub.drop_all()})
+    return reply({"dropped": _emu(request).hub.drop_all()})
 
 
 @endpoint
@@ -258,7 +238,7 @@ async def catalog(request: Request) -> Response:
         if isinstance(media, (Season, Episode)):
             entry["series"] = lib.id_of(media.show)
         out.append(entry)
-    return answer({"seed": emu.seed, "size": len(emu.catalog), "items": out})
+    return reply({"seed": emu.seed, "size": len(emu.catalog), "items": out})
 
 
 ROUTES = [

@@ -35,35 +35,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from crosswatch.emulation.control import json_body, refuse, reply
 from crosswatch_plex.emulator.common import Reject, emulator
 from crosswatch_plex.emulator.library import STYLES
 from crosswatch_plex.emulator.playback import STATES
 from crosswatch_plex.emulator.routes_actions import apply_rating
-
-_encode = msgspec.json.Encoder().encode
-
-
-def reply(data: Any, status: int = 200) -> Response:
-    return Response(_encode(data), status_code=status, media_type="application/json")
-
-
-def refuse(message: str, status: int = 422) -> Response:
-    return reply({"error": message}, status)
-
-
-async def _body(request: Request) -> Any:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        return msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise ValueError(f"malformed JSON: {exc}") from None
 
 
 def _account(emu: Any, data: dict[str, Any]) -> int:
@@ -81,7 +61,7 @@ async def settings(request: Request) -> Response:
     emu = emulator(request)
     if request.method == "POST":
         try:
-            emu.settings.apply_json(await _body(request))
+            emu.settings.apply_json(await json_body(request))
         except ValueError as exc:
             return refuse(str(exc))
     return reply(emu.settings.to_json())
@@ -89,7 +69,7 @@ async def settings(request: Request) -> Response:
 
 async def faults(request: Request) -> Response:
     try:
-        body = await _body(request) if request.method == "POST" else None
+        body = await json_body(request) if request.method == "POST" else None
         pending = emulator(request).faults.control(request.method, body)
     except (TypeError, ValueError) as exc:
         return refuse(str(exc))
@@ -100,7 +80,7 @@ async def state(request: Request) -> Response:
     emu = emulator(request)
     if request.method == "POST":
         try:
-            emu.load_state(await _body(request))
+            emu.load_state(await json_body(request))
         except ValueError as exc:
             return refuse(str(exc))
     return reply(emu.state_json())
@@ -130,7 +110,7 @@ async def accounts(request: Request) -> Response:
 async def tokens(request: Request) -> Response:
     emu = emulator(request)
     try:
-        who = _account(emu, await _body(request))
+        who = _account(emu, await json_body(request))
     except ValueError as exc:
         return refuse(str(exc))
     return reply({"token": emu.auth.issue(who), "account": who}, 201)
@@ -143,7 +123,7 @@ async def expire_tokens(request: Request) -> Response:
 async def approve(request: Request) -> Response:
     emu = emulator(request)
     try:
-        data = await _body(request)
+        data = await json_body(request)
     except ValueError as exc:
         return refuse(str(exc))
     now = time.time()
@@ -162,7 +142,7 @@ async def approve(request: Request) -> Response:
 async def play(request: Request) -> Response:
     emu = emulator(request)
     try:
-        data = await _body(request)
+        data = await json_body(request)
         if not isinstance(data, dict):
             raise ValueError("post an object")
         who = _account(emu, data)
@@ -196,7 +176,7 @@ async def play(request: Request) -> Response:
 async def rate(request: Request) -> Response:
     emu = emulator(request)
     try:
-        data = await _body(request)
+        data = await json_body(request)
         if not isinstance(data, dict):
             raise ValueError("post an object")
         who = _account(emu, data)
@@ -219,7 +199,7 @@ async def drop_websockets(request: Request) -> Response:
 async def webhooks(request: Request) -> Response:
     emu = emulator(request)
     if request.method == "POST":
-        data = await _body(request)
+        data = await json_body(request)
         urls = data.get("urls") if isinstance(data, dict) else None
         if not isinstance(urls, list) or not all(isinstance(u, str) and u.startswith("http") for u in urls):
             return refuse('post {"urls": ["http://...", ...]}')
