@@ -61,10 +61,8 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``data`` atomically and durably; on failure the old file is untouched."""
-    path = Path(path)
-    crash_point("file.write.before", path.name)
+def synced_temp(path: Path, data: bytes, mode: int) -> str:
+    """A temp file beside ``path`` holding ``data``, fsynced, with ``mode``; the caller moves or removes it."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -72,6 +70,19 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``data`` atomically and durably; on failure the old file is untouched."""
+    path = Path(path)
+    crash_point("file.write.before", path.name)
+    tmp = synced_temp(path, data, mode)
+    try:
         crash_point("file.write.replace", path.name)  # the new content is on disk, not yet in place
         os.replace(tmp, path)
     except BaseException:

@@ -8,7 +8,6 @@ import errno
 import os
 import re
 import sys
-import tempfile
 import tomllib
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -19,7 +18,7 @@ from crosswatch.commands.common import config_dir, fail
 from crosswatch.config import CONFIG_FILE
 from crosswatch.crashpoints import crash_point
 from crosswatch.errors import CrosswatchError
-from crosswatch.state import fsync_dir, refuse_foreign_owner
+from crosswatch.state import fsync_dir, refuse_foreign_owner, synced_temp
 
 #: files the wheel carries in crosswatch/data -> where they live in the source tree (pyproject's force-include)
 PACKAGED = {"crosswatch.toml": "etc/crosswatch.toml", "crosswatch.service": "systemd/crosswatch.service"}
@@ -98,13 +97,8 @@ def write_new(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     fails if ``path`` exists, so a file that appeared meanwhile is not overwritten either.
     """
     crash_point("init.config.before", path.name)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = synced_temp(path, data, mode)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
         try:
             os.link(tmp, path)
         except FileExistsError:
