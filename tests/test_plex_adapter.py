@@ -119,7 +119,7 @@ async def test_titles_not_in_the_library_are_frozen(tmp_path: Path) -> None:
         second = await plex.add(Feature.RATINGS, [ghost])
         await plex.aclose()
     assert first.unresolved and "not in the Plex library" in first.unresolved[0][1]
-    assert "frozen earlier" in second.unresolved[0][1]
+    assert second.frozen == [ghost] and not second.unresolved and not second.ok
     frozen = json.loads((tmp_path / ".cw_state" / "plex_ratings.unresolved.json").read_text())
     assert list(frozen) == ["movie:imdb:tt0000001"]
 

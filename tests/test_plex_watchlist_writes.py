@@ -223,7 +223,7 @@ async def test_pms_fallback_finds_what_discover_cannot_only_when_allowed(tmp_pat
     # not allowed: unresolved, frozen, and the server never asked
     assert [i for i, _ in first.unresolved] == items and not first.ok
     assert all("Discover has no title" in reason for _, reason in first.unresolved)
-    assert len(second.unresolved) == 2 and all("frozen earlier" in r for _, r in second.unresolved)
+    assert second.frozen == items and not second.unresolved
     frozen = json.loads((tmp_path / "denied" / ".cw_state" / "plex_watchlist.unresolved.json").read_text())
     assert len(frozen) == 2
     assert pms_when_denied == 0 and not keys & listed_when_denied

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from crosswatch import hookimpl
-from crosswatch.captures.plan import plan_restore
+from crosswatch.captures.plan import RestorePlan, plan_restore
 from crosswatch.model import Feature, Item
 from crosswatch.provider import FeatureSupport
+
+if TYPE_CHECKING:
+    from crosswatch.captures.format import Capture
+    from crosswatch.captures.store import CaptureRef
+    from crosswatch.config.schema import CaptureSchedule
 
 #: the fields of an item that a compare reports per feature (history is compared as plays)
 COMPARED_FIELDS = {
@@ -21,9 +26,9 @@ COMPARED_FIELDS = {
 
 
 @hookimpl(trylast=True)
-def crosswatch_compare_item(feature: Feature, old: Item, new: Item) -> dict[str, tuple[Any, Any]]:
+def crosswatch_compare_item(feature: Feature, old: Item, new: Item) -> dict[str, tuple[object, object]]:
     """Field-level changes of one title between two captures."""
-    changes = {}
+    changes: dict[str, tuple[object, object]] = {}
     fields = COMPARED_FIELDS.get(Feature(feature), ())
     if Feature(feature) == Feature.PROGRESS and (old.progress_ms is None or new.progress_ms is None):
         fields = ("progress",)  # a provider that keeps only the percent watched (Trakt)
@@ -35,14 +40,14 @@ def crosswatch_compare_item(feature: Feature, old: Item, new: Item) -> dict[str,
 
 
 @hookimpl(trylast=True)
-def crosswatch_restore_plan(capture: Any, current: list[Item], mode: str, support: FeatureSupport) -> Any:
+def crosswatch_restore_plan(capture: Capture, current: list[Item], mode: str, support: FeatureSupport) -> RestorePlan:
     """Merge adds what is missing and fixes changed values; clear removes all, then adds all."""
     feature = Feature(capture.feature)
     return plan_restore(capture.provider, capture.profile, feature, capture.items, current, mode, support)
 
 
 @hookimpl(trylast=True)
-def crosswatch_retention_select(captures: Sequence[Any], policy: Any) -> list[Any]:
+def crosswatch_retention_select(captures: Sequence[CaptureRef], policy: CaptureSchedule) -> list[CaptureRef]:
     """Captures (newest first, each with ``.created``) beyond ``max_keep`` or older than ``keep_days``."""
     now = datetime.now(UTC)
     doomed = []

@@ -12,15 +12,21 @@ is written for a person (what failed, and where: a file, a line, a request)::
     ├── CaptureError       a capture file cannot be used or written    crosswatch.captures.format
     ├── PairError          a sync pair cannot run                      crosswatch.sync.pairs
     ├── PlanError          a saved sync plan cannot be applied         crosswatch.sync.planfile
-    ├── GuardError         the daemon refused a writer, or went silent crosswatch.guard
-    └── HttpError          a request failed for good (after retries)   crosswatch.http
-        ├── OutcomeUnknown a write that may or may not have been applied
-        ├── TraktError                                                 crosswatch_trakt.errors
-        │   ├── TraktAuthError
-        │   └── AccountLimit
-        ├── PlexError                                                  crosswatch_plex.client
-        └── PlexAuthError                                              crosswatch_plex.auth
+    ├── GuardError         the daemon refused a writer, or went silent crosswatch.listener_pause
+    ├── PluginError        a plugin broke the contract (at load)      crosswatch.plugins
+    └── ProviderError      a provider cannot do what was asked         crosswatch.errors
+        └── HttpError      a request failed for good (after retries)   crosswatch.http
+            ├── OutcomeUnknown a write that may or may not have been applied
+            ├── SignInError    a sign-in is missing, expired or refused
+            ├── TraktError                                             crosswatch_trakt.errors
+            │   ├── TraktAuthError (also a SignInError)
+            │   └── AccountLimit
+            ├── PlexError                                              crosswatch_plex.client
+            │   └── PlexSignInError (also a SignInError)
+            └── PlexAuthError                                          crosswatch_plex.auth
 
+A provider plugin raises ``ProviderError`` (or one of its subclasses) for any failure it
+can explain: the message is printed as it is, one line, and recorded in the run history.
 Each class keeps the other bases it had (``CronError`` is still a ``ValueError``), so what
 caught it before still does. A *fault* is one of these, an ``OSError`` (a file, a socket, a
 full disk) or an ``httpx.HTTPError`` (a network fault no adapter wrapped), or an exception
@@ -37,6 +43,18 @@ from collections.abc import Iterator
 
 class CrosswatchError(Exception):
     """A failure crosswatch expects and explains: its message is for the person running it."""
+
+
+class ProviderError(CrosswatchError):
+    """A provider cannot do what was asked; the message says what and where, for a person.
+
+    Plugins raise it (``raise ProviderError("CSV: line 12: not a date: 'soon'")``) instead of
+    a bare ``RuntimeError``, which core reports as an internal error with a traceback.
+    """
+
+
+class PluginError(CrosswatchError):
+    """A plugin breaks the contract in a way found when it is loaded (the plugin is left out)."""
 
 
 def fault_types() -> tuple[type[BaseException], ...]:

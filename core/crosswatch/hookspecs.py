@@ -9,13 +9,20 @@ a plugin overrides it with ``@hookimpl(tryfirst=True)``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
     from crosswatch.bus import BusView
+    from crosswatch.captures.format import Capture
+    from crosswatch.captures.plan import RestorePlan
+    from crosswatch.captures.restore import RestoreReport
+    from crosswatch.captures.store import CaptureRef
     from crosswatch.config import Config, ConfigSection
+    from crosswatch.config.schema import CaptureSchedule
     from crosswatch.model import Feature, Item
     from crosswatch.provider import AuthContext, FeatureSupport, ProviderSpec, SignInState
     from crosswatch.services import ServiceContext
@@ -73,7 +80,7 @@ def crosswatch_emulators() -> dict[str, str] | None:
 
 
 @hookspec
-def crosswatch_capture_created(capture: Any) -> None:
+def crosswatch_capture_created(capture: CaptureRef) -> None:
     """A capture file was written (e.g. copy it off-site). Errors are logged, never fatal."""
 
 
@@ -86,7 +93,9 @@ def crosswatch_capture_filter(provider: str, profile: str, feature: Feature, ite
 
 
 @hookspec(firstresult=True)
-def crosswatch_restore_plan(capture: Any, current: list[Item], mode: str, support: FeatureSupport) -> Any:
+def crosswatch_restore_plan(
+    capture: Capture, current: list[Item], mode: str, support: FeatureSupport
+) -> RestorePlan | None:
     """Return the ``RestorePlan`` of restoring ``capture`` (one feature) over ``current`` in ``mode``.
 
     ``mode`` is ``merge`` or ``clear``; ``support`` is what the provider can do with the
@@ -95,7 +104,7 @@ def crosswatch_restore_plan(capture: Any, current: list[Item], mode: str, suppor
 
 
 @hookspec
-def crosswatch_restore_finished(report: Any) -> None:
+def crosswatch_restore_finished(report: RestoreReport) -> None:
     """A restore finished; ``report`` says what was added, failed and interpreted differently."""
 
 
@@ -103,7 +112,7 @@ def crosswatch_restore_finished(report: Any) -> None:
 
 
 @hookspec(firstresult=True)
-def crosswatch_compare_item(feature: Feature, old: Item, new: Item) -> dict[str, tuple[Any, Any]] | None:
+def crosswatch_compare_item(feature: Feature, old: Item, new: Item) -> dict[str, tuple[object, object]] | None:
     """Return the changed fields of one title between two captures as ``{field: (old, new)}``.
 
     Return None to leave the decision to the next implementation (core's default last).
@@ -114,13 +123,13 @@ def crosswatch_compare_item(feature: Feature, old: Item, new: Item) -> dict[str,
 
 
 @hookspec(firstresult=True)
-def crosswatch_retention_select(captures: Sequence[Any], policy: Any) -> list[Any] | None:
+def crosswatch_retention_select(captures: Sequence[CaptureRef], policy: CaptureSchedule) -> list[CaptureRef] | None:
     """Choose which of a schedule's ``captures`` (newest first) to delete under ``policy``."""
 
 
 @hookspec
-def crosswatch_capture_deleted(ref: Any) -> None:
-    """A capture file was deleted."""
+def crosswatch_capture_deleted(ref: CaptureRef) -> None:
+    """A capture file was deleted (each file of a bundle on its own); ``ref.path`` is gone now."""
 
 
 # -- runtime ----------------------------------------------------------------------------
@@ -132,7 +141,7 @@ def crosswatch_configure(config: Config) -> None:
 
 
 @hookspec
-def crosswatch_services(ctx: ServiceContext) -> Sequence[Callable[[ServiceContext], Any]] | None:
+def crosswatch_services(ctx: ServiceContext) -> Sequence[Callable[[ServiceContext], Awaitable[None]]] | None:
     """Return long-running async callables to run in the daemon's task group (e.g. a watcher).
 
     Each is called as ``await service(ctx)`` and is cancelled at shutdown, or when the
@@ -146,5 +155,5 @@ def crosswatch_subscribe(bus: BusView) -> None:
 
 
 @hookspec
-def crosswatch_web_routes() -> Sequence[Any] | None:
+def crosswatch_web_routes() -> Sequence[BaseRoute] | None:
     """Return Starlette routes to mount on the daemon's HTTP endpoint (e.g. webhooks)."""

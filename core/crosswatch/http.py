@@ -25,7 +25,7 @@ import httpx
 import structlog
 
 from crosswatch.crashpoints import crash_point
-from crosswatch.errors import CrosswatchError
+from crosswatch.errors import ProviderError
 
 log = structlog.get_logger("crosswatch.http")
 T = TypeVar("T")
@@ -36,7 +36,7 @@ RETRY_SAFE = frozenset({429})
 RETRY_UNSURE = frozenset({500, 502, 503, 504, 520, 521, 522, 524})
 
 
-class HttpError(CrosswatchError):
+class HttpError(ProviderError):
     """A request failed for good; the message says what and where."""
 
     def __init__(self, message: str, response: httpx.Response | None = None) -> None:

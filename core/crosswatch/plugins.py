@@ -24,9 +24,10 @@ import pluggy
 import structlog
 
 import crosswatch.provider
-from crosswatch import __version__, hookspecs
+from crosswatch import CONTRACT_VERSION, __version__, hookspecs
 from crosswatch.config import CONFIG_FILE, ConfigSection
 from crosswatch.config.schema import CORE_SECTIONS
+from crosswatch.errors import PluginError
 from crosswatch.provider import ProviderRegistry, ProviderSpec, provider_features
 
 log = structlog.get_logger("crosswatch.plugins")
@@ -158,10 +159,9 @@ class PluginHost:
             info.status, info.error = "failed", _short_error(exc)
             log.error("plugin.failed", plugin=info.name, source=info.source, origin=info.origin, error=info.error)
             return False
-        if unknown := self._unknown_hooks(info.name):
+        if refusal := _contract_refusal(plugin) or self._refusal(info.name):
             self.pm.unregister(name=info.name)
-            hint = "not in crosswatch's hookspecs (misspelt? optionalhook=True allows it)"
-            info.status, info.error = "failed", f"unknown hook {unknown}: {hint}"
+            info.status, info.error = "failed", refusal
             log.error("plugin.failed", plugin=info.name, source=info.source, origin=info.origin, error=info.error)
             return False
         info.status, info.error = "loaded", ""
@@ -170,30 +170,49 @@ class PluginHost:
             return False
         return True
 
-    def _unknown_hooks(self, name: str) -> str:
-        """The hookimpls of plugin ``name`` that match no hookspec (a misspelt hook is never called)."""
-        found = []
+    def _refusal(self, name: str) -> str:
+        """Why plugin ``name``'s hookimpls cannot be used, or "".
+
+        A hook that matches no hookspec (misspelt) would never be called. A wrapper
+        (``wrapper=True`` or ``hookwrapper=True``) cannot do its job: crosswatch calls each
+        plugin's implementation on its own, so that one plugin's failure never stops another's.
+        """
+        unknown, wrappers = [], []
         for caller in self.pm.get_hookcallers(self.pm.get_plugin(name)) or ():
-            if caller.has_spec():
-                continue
             for impl in caller.get_hookimpls():
-                if impl.plugin_name == name and not impl.optionalhook:
-                    code = getattr(impl.function, "__code__", None)
-                    where = f" ({Path(code.co_filename).name}:{code.co_firstlineno})" if code else ""
-                    found.append(f"{caller.name}{where}")
-        return ", ".join(found)
+                if impl.plugin_name != name:
+                    continue
+                code = getattr(impl.function, "__code__", None)
+                where = f"{caller.name} ({Path(code.co_filename).name}:{code.co_firstlineno})" if code else caller.name
+                if not caller.has_spec() and not impl.optionalhook:
+                    unknown.append(where)
+                elif impl.wrapper or impl.hookwrapper:
+                    wrappers.append(where)
+        if unknown:
+            return f"unknown hook {', '.join(unknown)}: not in crosswatch's hookspecs (misspelt? optionalhook=True allows it)"
+        if wrappers:
+            return (
+                f"wrapper hook {', '.join(wrappers)}: crosswatch calls each plugin's hooks on their own, "
+                "so a wrapper would never wrap another plugin; implement it as a plain hook"
+            )
+        return ""
 
     def _collect(self, info: PluginInfo) -> bool:
         """Ask one plugin for its providers and config sections."""
         plugin = self.pm.get_plugin(info.name)
         specs: list[ProviderSpec] = []
         try:
-            for impl in self._impls("crosswatch_register_providers", info.name):
-                _call(impl, {"register": specs.append})
+            self._own_caller("crosswatch_register_providers", info.name)(register=specs.append)
             sections: list[ConfigSection] = []
-            for impl in self._impls("crosswatch_config_sections", info.name):
-                sections.extend(_call(impl, {}) or ())
+            for found in self._own_caller("crosswatch_config_sections", info.name)():
+                sections.extend(found or ())
+            owned = {s.name for s in sections}
             for spec in specs:
+                if spec.section not in owned:
+                    raise PluginError(
+                        f"provider {spec.id} has no config section: return ConfigSection({spec.section!r}, <a "
+                        "msgspec Struct>) from crosswatch_config_sections (a Struct without fields will do)"
+                    )
                 self.providers.add(spec, info.name)
             for section in sections:
                 if section.name in CORE_KEYS:
@@ -235,27 +254,31 @@ class PluginHost:
 
     # -- calling ----------------------------------------------------------------------
 
-    def _impls(self, hook: str, plugin: str | None = None) -> list[pluggy.HookImpl]:
-        impls = getattr(self.pm.hook, hook).get_hookimpls()
-        return [i for i in impls if plugin is None or i.plugin_name == plugin]
+    def _own_caller(self, hook: str, plugin: str) -> Any:
+        """pluggy's caller of ``hook`` limited to one plugin's implementations."""
+        others = [p for name, p in self.pm.list_name_plugin() if name != plugin and p is not None]
+        return self.pm.subset_hook_caller(hook, remove_plugins=others)
 
     def call_each(self, hook: str, plugins: Iterable[str] | None = None, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call a hook on every plugin (or on ``plugins``), catching and reporting each failure.
 
-        Unlike a plain pluggy call, one plugin raising does not stop the others.
+        Each plugin's implementation runs through pluggy's own caller, but on its own: one
+        plugin raising does not stop the others. The order is pluggy's (last registered first).
         """
         wanted = set(plugins) if plugins is not None else None
+        names = list(dict.fromkeys(i.plugin_name for i in reversed(getattr(self.pm.hook, hook).get_hookimpls())))
         results = []
-        for impl in reversed(self._impls(hook)):  # pluggy's own order: last registered first
-            if wanted is not None and impl.plugin_name not in wanted:
+        for name in names:
+            if wanted is not None and name not in wanted:
                 continue
             try:
-                results.append((impl.plugin_name, _call(impl, kwargs)))
+                found = self._own_caller(hook, name)(**kwargs)  # a plugin has one impl of a hook
+                results.append((name, found[0] if found else None))
             except (Exception, SystemExit) as exc:
-                info = self.plugins.get(impl.plugin_name)
+                info = self.plugins.get(name)
                 if info:
                     info.hook_errors += 1
-                log.error("plugin.hook_failed", plugin=impl.plugin_name, hook=hook, error=_short_error(exc))
+                log.error("plugin.hook_failed", plugin=name, hook=hook, error=_short_error(exc))
         return results
 
     @property
@@ -278,8 +301,13 @@ class PluginHost:
         return out
 
 
-def _call(impl: pluggy.HookImpl, kwargs: dict[str, Any]) -> Any:
-    return impl.function(*[kwargs[name] for name in impl.argnames])
+def _contract_refusal(plugin: object) -> str:
+    """Why a plugin written for another major version of the contract is refused, or ""."""
+    wanted = getattr(plugin, "CROSSWATCH_CONTRACT", None)
+    if wanted is None or wanted == CONTRACT_VERSION[0]:
+        return ""
+    have = ".".join(map(str, CONTRACT_VERSION))
+    return f"written for plugin contract {wanted!r}; this crosswatch has contract {have} (CROSSWATCH_CONTRACT)"
 
 
 def _import_file(path: Path) -> Any:

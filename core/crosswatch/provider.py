@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from crosswatch.model import Feature, Item
 
@@ -28,11 +29,23 @@ class FeatureSupport:
 
 @dataclass(frozen=True)
 class WriteResult:
-    """Outcome of one add/remove call: what took, what failed, what could not be matched."""
+    """Outcome of one add/remove call; every item passed in lands in exactly one list.
+
+    - ``ok``: the provider holds the change now (also when it already did: an add of what is
+      there, a remove of what is absent).
+    - ``failed``: not written this time, with why; core tries it again on a later run. Use it
+      when the outcome is known to be "not applied" (a refused request, a 5xx after retries).
+    - ``unresolved``: this provider cannot find the title (no id matches), with why. A
+      provider keeps these in its ``UnresolvedStore`` so later runs skip them.
+    - ``frozen``: skipped without a request, because an earlier run put them in the
+      unresolved store (``UnresolvedStore.split``); ``crosswatch unresolved release`` lets them
+      be tried again.
+    """
 
     ok: list[Item] = field(default_factory=list)
     failed: list[tuple[Item, str]] = field(default_factory=list)
     unresolved: list[tuple[Item, str]] = field(default_factory=list)
+    frozen: list[Item] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -45,21 +58,79 @@ class ProviderContext:
     state: StateDir
     bus: BusView | None = None
 
+    @property
+    def config_dir(self) -> Path:
+        """The folder holding config.toml (a provider may keep its own files there, e.g. a CSV)."""
+        return self.state.config_dir
+
 
 @runtime_checkable
 class Provider(Protocol):
-    """One provider profile: reads present state and writes changes, one feature at a time."""
+    """One provider profile: reads present state and writes changes, one feature at a time.
+
+    Core builds an instance with the spec's factory when a job first needs the profile (a
+    sync, a capture, a restore, a scrobble target) and awaits ``aclose()`` once when the job
+    ends, also when it failed or was cancelled. Core never overlaps two calls on one instance;
+    two instances of one profile may run at once in different jobs or processes.
+
+    The write semantics every provider keeps (``crosswatch.testing`` checks them):
+
+    - ``add`` upserts: an item that is there already is updated to the given fields (a new
+      rating, a later progress), and reported ``ok``. Adding the same items twice leaves the
+      provider as adding them once, except for history, where each Item is one play and a
+      play at the same ``watched_at`` must not be added twice.
+    - ``remove`` of something absent is ``ok`` (the goal holds). Removing a history Item
+      removes that one play; a provider that can only unmark a title removes all its plays
+      and says so in ``FeatureSupport.note``.
+    - Titles are found by ``match_keys`` (strong ids), never by title text alone.
+    - Every item passed in comes back in exactly one list of the ``WriteResult``. When the
+      outcome of a request is unknown (a timeout after sending), raise ``OutcomeUnknown``
+      rather than guess: core then reads again before it writes again.
+    - ``extra`` holds what the provider put there on its own reads. Items from another
+      provider carry that provider's ``extra``: ignore keys you did not write.
+    - Writes arrive in one call per feature and direction; batch and pace them inside.
+    - Report long work through ``crosswatch.progress``; raise ``ProviderError`` (or another
+      ``CrosswatchError``) with a message for a person, never a bare ``RuntimeError``.
+    - Never write outside ``add``/``remove``, never write to a feature core did not ask for,
+      never log a token (``crosswatch.logging.register_secret``).
+    """
 
     id: str
     profile: str
 
-    async def read(self, feature: Feature) -> list[Item]: ...
+    async def read(self, feature: Feature) -> list[Item]:
+        """Everything the profile holds of ``feature`` now (history: one Item per play)."""
+        ...
 
-    async def add(self, feature: Feature, items: Sequence[Item]) -> WriteResult: ...
+    async def add(self, feature: Feature, items: Sequence[Item]) -> WriteResult:
+        """Make each item present with the given fields (an upsert)."""
+        ...
 
-    async def remove(self, feature: Feature, items: Sequence[Item]) -> WriteResult: ...
+    async def remove(self, feature: Feature, items: Sequence[Item]) -> WriteResult:
+        """Make each item absent."""
+        ...
 
-    async def aclose(self) -> None: ...
+    async def aclose(self) -> None:
+        """Release connections; called once, after the instance's last use."""
+        ...
+
+
+#: what a live scrobble asks: a play began, paused or ended
+ScrobbleAction = Literal["start", "pause", "stop"]
+#: what became of it: taken, already recorded (a repeat), or no such title on the target
+ScrobbleOutcome = Literal["ok", "duplicate", "unknown"]
+
+
+@runtime_checkable
+class Scrobbler(Protocol):
+    """A provider that takes live plays (Trakt's ``/scrobble``) as a scrobble target.
+
+    Providers without it still receive ratings as ``add``/``remove`` of one item.
+    """
+
+    async def scrobble(self, action: ScrobbleAction, item: Item, progress: float) -> ScrobbleOutcome:
+        """Forward one play state; ``progress`` is percent watched (0-100)."""
+        ...
 
 
 @dataclass(frozen=True)

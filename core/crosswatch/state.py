@@ -154,6 +154,11 @@ class StateDir:
     def __init__(self, config_dir: Path) -> None:
         self.path = Path(config_dir) / STATE_DIRNAME
 
+    @property
+    def config_dir(self) -> Path:
+        """The config directory this state folder belongs to."""
+        return self.path.parent
+
     def ensure(self) -> Path:
         """Create the folder 0700, and tighten an existing one that is looser."""
         refuse_foreign_owner(self.path)

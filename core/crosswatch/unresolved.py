@@ -16,6 +16,9 @@ import msgspec
 from crosswatch.model import Item, item_key
 from crosswatch.state import StateDir
 
+#: why an item was not tried: an earlier run froze it (``WriteResult.frozen``)
+FROZEN_REASON = "frozen on the target earlier (crosswatch unresolved list)"
+
 SUFFIX = ".unresolved.json"
 #: what happens when an unresolved file is damaged (it is moved aside and reported)
 WITHOUT = "its items are not frozen any more (a run freezes again those that still fail)"

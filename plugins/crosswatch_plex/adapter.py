@@ -165,7 +165,7 @@ class PlexProvider:
     async def _finish(self, feature: Feature, result: WriteResult, frozen: list[Item]) -> WriteResult:
         if result.unresolved:
             await anyio.to_thread.run_sync(self.unresolved.freeze, str(feature), result.unresolved)
-        result.unresolved.extend((i, "frozen earlier (crosswatch unresolved list)") for i in frozen)
+        result.frozen.extend(frozen)
         return result
 
     async def aclose(self) -> None:

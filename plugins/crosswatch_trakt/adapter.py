@@ -43,7 +43,7 @@ class TraktProvider:
             result = await self.writer.set_progress(todo)
             if result.unresolved:
                 await anyio.to_thread.run_sync(self.unresolved.freeze, str(feature), result.unresolved)
-            result.unresolved.extend((i, "frozen earlier (crosswatch unresolved list)") for i in frozen)
+            result.frozen.extend(frozen)
             return result
         result = await self.writer.add(feature, items)
         await self._settle(feature, result, added=True)

@@ -97,7 +97,7 @@ class Writer:
     async def _write(self, feature: Feature, items: Sequence[Item], *, remove: bool) -> WriteResult:
         scope = f"TRAKT:{feature}"
         todo, frozen = await anyio.to_thread.run_sync(self.unresolved.split, feature, items)
-        result = WriteResult(unresolved=[(i, "frozen earlier (crosswatch unresolved list)") for i in frozen])
+        result = WriteResult(frozen=list(frozen))
         fresh: list[tuple[Item, str]] = []  # frozen by this call
         try:
             if feature == Feature.HISTORY and not remove and todo:

@@ -23,6 +23,7 @@ from crosswatch.model import Feature, Item, item_key
 from crosswatch.profiles import Profile, ProfileError, opened
 from crosswatch.provider import Provider, WriteResult
 from crosswatch.recording import Recording
+from crosswatch.unresolved import FROZEN_REASON
 
 log = structlog.get_logger("crosswatch.captures")
 MODES = ("merge", "clear")
@@ -229,4 +230,4 @@ def _tally(outcome: FeatureOutcome, result: WriteResult, what: str) -> None:
     for kind, n in by_type(result.ok).items():
         counts[kind] = counts.get(kind, 0) + n
     outcome.failed += result.failed
-    outcome.unresolved += result.unresolved
+    outcome.unresolved += result.unresolved + [(i, FROZEN_REASON) for i in result.frozen]

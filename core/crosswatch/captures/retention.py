@@ -62,9 +62,11 @@ def delete_capture(ctx: CaptureContext, ref: CaptureRef) -> list[str]:
     """
     store: CaptureStore = ctx.store
 
+    headers = {path: store.header(path) for path in store.doomed(ref.path)}  # before they go
+
     def removed(path: Path) -> None:
         rel = store.rel(path)
-        ctx.host.call_each("crosswatch_capture_deleted", ref=rel)
+        ctx.host.call_each("crosswatch_capture_deleted", ref=headers.get(path) or CaptureRef(path, rel, None))
         ctx.emit(CaptureDeleted(str(path)))
         log.info("capture.deleted", path=rel)
 

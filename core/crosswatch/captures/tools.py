@@ -19,6 +19,7 @@ from crosswatch.captures.plan import by_type, describe
 from crosswatch.events import ToolStarting
 from crosswatch.model import Feature, Item, item_key
 from crosswatch.profiles import Profile, ProfileError, opened
+from crosswatch.unresolved import FROZEN_REASON
 
 log = structlog.get_logger("crosswatch.captures")
 
@@ -117,7 +118,7 @@ async def _clear(ctx: CaptureContext, target: Profile, features: list[Feature], 
                 ctx.say(f"removing {len(items)} {one} items from {target.name}...")
                 result = await instance.remove(one, items)
                 report.removed[one.value] = by_type(result.ok)
-                report.failed += result.failed + result.unresolved
+                report.failed += result.failed + result.unresolved + [(i, FROZEN_REASON) for i in result.frozen]
                 outcome.ok = not result.failed
     log.info("tools.cleared", provider=target.name, feature=feature, removed=report.removed, failed=len(report.failed))
     return report

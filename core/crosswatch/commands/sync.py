@@ -84,7 +84,8 @@ def print_plan(pair: Any, plans: list[Any], verbose: bool = False) -> None:
 
 
 def print_report(pair: Any, report: Any) -> None:
-    from crosswatch.sync.engine import FROZEN_REASON, summary_rows
+    from crosswatch.sync.engine import summary_rows
+    from crosswatch.unresolved import FROZEN_REASON
 
     arrow = "<->" if pair.two_way else "->"
     took = f"{report.seconds} s, {report.requests} requests"

@@ -31,12 +31,13 @@ from crosswatch.config import Config
 from crosswatch.events import PlaybackObserved, RatingObserved
 from crosswatch.model import Feature, title_key
 from crosswatch.profiles import ProfileError, resolve_profile
-from crosswatch.provider import Provider, ProviderContext, ProviderRegistry
+from crosswatch.provider import Provider, ProviderContext, ProviderRegistry, ScrobbleAction, Scrobbler
 from crosswatch.scrobble.guard import ListenerGuard
 from crosswatch.state import StateDir
+from crosswatch.unresolved import FROZEN_REASON
 
 log = structlog.get_logger("crosswatch.scrobble")
-ACTIONS = {"playing": "start", "paused": "pause", "stopped": "stop"}
+ACTIONS: dict[str, ScrobbleAction] = {"playing": "start", "paused": "pause", "stopped": "stop"}
 STOP_MEMORY_S = 6 * 3600
 
 
@@ -137,8 +138,7 @@ class ScrobbleRouter:
             await self._play(target, provider, event)
 
     async def _play(self, target: str, provider: Provider, event: PlaybackObserved) -> None:
-        scrobble = getattr(provider, "scrobble", None)
-        if scrobble is None:
+        if not isinstance(provider, Scrobbler):
             return
         action = ACTIONS.get(event.state)
         if action is None:
@@ -155,7 +155,7 @@ class ScrobbleRouter:
             return  # the same state again (players report every few seconds)
         if action == "start":
             self._stopped.pop(session, None)  # watching it again: its next stop is a new play
-        outcome = await scrobble(action, event.item, event.progress)
+        outcome = await provider.scrobble(action, event.item, event.progress)
         self._sessions[session] = action
         if action == "stop":
             self._stopped[session] = time.monotonic()
@@ -189,7 +189,7 @@ class ScrobbleRouter:
             self.forwarded[what] += 1
             log.info("scrobble.forwarded", target=target, action=what, item=key, rating=event.rating)
         else:
-            reasons = [why for _, why in result.failed + result.unresolved]
+            reasons = [why for _, why in result.failed + result.unresolved] + [FROZEN_REASON for _ in result.frozen]
             log.warning("scrobble.not_forwarded", target=target, action=what, item=key, reasons=reasons)
 
     def stats(self) -> dict[str, Any]:

@@ -37,12 +37,10 @@ from crosswatch.sync.diff import Changes, FeaturePlan, Side, plan_feature
 from crosswatch.sync.guards import removal_refusal, shrink_refusal
 from crosswatch.sync.match import TitleIndex
 from crosswatch.sync.pairs import Pair
-from crosswatch.unresolved import UnresolvedStore
+from crosswatch.unresolved import FROZEN_REASON, UnresolvedStore
 
 log = structlog.get_logger("crosswatch.sync")
 ACTIONS = ("added", "updated", "removed", "failed", "unresolved")
-FROZEN = "frozen earlier"
-FROZEN_REASON = "frozen on the target earlier (crosswatch unresolved list)"
 
 
 @dataclass
@@ -395,7 +393,8 @@ async def _write(
     if changes.add and journal.records_now(profiles[changes.target], feature):
         # write-ahead: the plays are on record as crosswatch's before the first one is sent
         out.at = await anyio.to_thread.run_sync(journal.record, ctx.state, profiles[changes.target], changes.add)
-    updates = {id(i) for i in changes.update}
+    # by key, not identity: a provider may report equal copies of the items it was given
+    updates = {item_key(i) for i in changes.update}
     for action, items, call in (
         ("removed", changes.remove, target.remove),
         ("added", changes.add + changes.update, target.add),  # one set of batches: updates are writes too
@@ -406,16 +405,15 @@ async def _write(
         ctx.say(f"{changes.target} {feature}: {verb} {len(items)}...")
         result: WriteResult = await call(feature, items)
         if action == "added":
-            tally.count("added", [i for i in result.ok if id(i) not in updates])
-            tally.count("updated", [i for i in result.ok if id(i) in updates])
+            tally.count("added", [i for i in result.ok if item_key(i) not in updates])
+            tally.count("updated", [i for i in result.ok if item_key(i) in updates])
         else:
             tally.count(action, result.ok)
         tally.count("failed", [i for i, _ in result.failed])
-        tally.count("unresolved", [i for i, _ in result.unresolved])
+        tally.count("unresolved", [i for i, _ in result.unresolved] + result.frozen)
         tally.problems += [(i, "failed", why) for i, why in result.failed]
-        fresh = [(i, why) for i, why in result.unresolved if not why.startswith(FROZEN)]
-        tally.frozen += len(result.unresolved) - len(fresh)
-        tally.problems += [(i, "unresolved", why) for i, why in fresh]
+        tally.frozen += len(result.frozen)
+        tally.problems += [(i, "unresolved", why) for i, why in result.unresolved]
         (out.removed if action == "removed" else out.added).extend(result.ok)
         if action == "removed":
             out.not_removed += [i for i, _ in result.failed]
@@ -433,15 +431,23 @@ def _after(ctx: CaptureContext, pair: Pair, plan: FeaturePlan, state: PairState,
     for profile in _sides(pair):
         items = state.reads[plan.feature][profile.name]
         mine = [w for w in written if w.changes.target == profile.name]
-        gone = {id(i) for w in mine for i in w.removed}
+        gone = Counter(item_key(i) for w in mine for i in w.removed)
         came = [i for w in mine for i in w.added]
         if journal.records_now(profile, plan.feature):
             base.echoes += journal.load(ctx.state, profile)
             came = []  # recorded at "now": the next read holds them with that date
         replaced = TitleIndex(came) if plan.feature != Feature.HISTORY and came else None
-        kept = [i for i in items if id(i) not in gone and (replaced is None or i not in replaced)]
+        kept = [i for i in items if not _take(gone, item_key(i)) and (replaced is None or i not in replaced)]
         base.sides[profile.name] = kept + came + _retry(old, profile.name, items, written)
     return base
+
+
+def _take(counts: Counter[str], key: str) -> bool:
+    """Take one ``key`` from ``counts`` if it has one (two plays at one time are two removals)."""
+    if counts[key] <= 0:
+        return False
+    counts[key] -= 1
+    return True
 
 
 def _retry(old: Baseline | None, side: str, items: list[Item], written: list[Written]) -> list[Item]:
