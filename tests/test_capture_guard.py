@@ -31,7 +31,7 @@ from crosswatch.commands.common import plugin_host
 from crosswatch.config import load_config
 from crosswatch.emulation.server import serve_app, serve_in_thread
 from crosswatch.events import RatingObserved, ToolFinished, ToolStarting
-from crosswatch.guard import DAEMON_FILE, DaemonGuard, GuardError, guard_route
+from crosswatch.listener_pause import DAEMON_FILE, DaemonGuard, GuardError, guard_route
 from crosswatch.web import WebApp
 from crosswatch_plex.emulator import EmulatorSettings, PlexEmulator
 from tests.daemon_proc import DaemonProcess

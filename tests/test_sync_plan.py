@@ -30,7 +30,7 @@ from crosswatch.sync.diff import (
     plan_titles,
 )
 from crosswatch.sync.engine import Options, PairState, make_plans
-from crosswatch.sync.guards import removal_refusal, shrink_refusal
+from crosswatch.sync.safety_rules import removal_refusal, shrink_refusal
 from crosswatch.sync.pairs import Pair, resolve_pairs
 
 TOL = 120.0

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from crosswatch import __version__
+from crosswatch.model import Feature
 from crosswatch.cli_capture import add_capture, add_tools
 from crosswatch.cli_sync import add_sync
 
@@ -111,11 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     actions = unresolved.add_subparsers(dest="action", metavar="ACTION", required=True)
     ulist = actions.add_parser("list", help="every frozen item with its reason")
     ulist.add_argument("--provider", help="only this provider (file prefix, e.g. trakt)")
-    ulist.add_argument("--feature", choices=["watchlist", "ratings", "history", "progress"])
+    ulist.add_argument("--feature", choices=[f.value for f in Feature])
     ulist.add_argument("--json", action="store_true", help="machine-readable output")
     uclear = actions.add_parser("clear", help="release frozen items so the next run tries them again")
     uclear.add_argument("--provider", required=True, help="provider (file prefix, e.g. trakt or trakt-kids)")
-    uclear.add_argument("--feature", required=True, choices=["watchlist", "ratings", "history", "progress"])
+    uclear.add_argument("--feature", required=True, choices=[f.value for f in Feature])
     uclear.add_argument("--key", action="append", help="only this item key (repeatable); default: all of the feature")
     uclear.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     web = sub.add_parser("web", help="the dashboard at the daemon's address").add_subparsers(

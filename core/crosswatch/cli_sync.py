@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-FEATURES = ["watchlist", "ratings", "history", "progress"]
+from crosswatch.model import Feature
+
+FEATURES = [f.value for f in Feature]
 
 
 def _guards(p: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ requests, error line and safety captures. Then the job's notification targets ar
 :mod:`crosswatch.notify`) and in-process listeners (the daemon's metrics) see the run.
 
 How a job ends decides its result: normally ``ok`` (or what the job set on its
-:class:`Recording`); a :class:`~crosswatch.guard.GuardError` is ``refused``; a cancellation
+:class:`Recording`); a :class:`~crosswatch.listener_pause.GuardError` is ``refused``; a cancellation
 (SIGTERM, Ctrl-C) is ``interrupted``; any other exception is ``failed`` with its one-line
 message. A failed sign-in inside a job is also recorded on its own, as a ``sign-in`` run.
 """
@@ -107,7 +107,7 @@ async def recorded(
 
 def _result_of(recording: Recording, failure: BaseException | None) -> tuple[str, str | None]:
     from crosswatch.commands.stopping import Interrupted
-    from crosswatch.guard import GuardError
+    from crosswatch.listener_pause import GuardError
     from crosswatch.state import Busy
 
     if failure is None:

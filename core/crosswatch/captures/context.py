@@ -53,7 +53,7 @@ class CaptureContext:
         Set ``ok`` on what it yields when the writing went well. In the daemon the events go on
         its bus; in a command (``DaemonGuard``) to the running daemon as a renewed lease.
         """
-        from crosswatch.guard import Outcome, hold_in_process
+        from crosswatch.listener_pause import Outcome, hold_in_process
 
         hold = getattr(self.bus, "hold", None)
         if hold is not None:

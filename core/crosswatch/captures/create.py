@@ -29,7 +29,7 @@ def capture_features(profile: Profile, feature: str) -> list[Feature]:
     try:
         wanted = Feature(feature)
     except ValueError:
-        raise CaptureError(f"unknown feature {feature!r} (watchlist, ratings, history, progress or all)") from None
+        raise CaptureError(f"unknown feature {feature!r} ({', '.join(Feature)} or all)") from None
     if wanted not in readable:
         raise CaptureError(f"{profile.name} cannot read {wanted}; nothing to capture")
     return [wanted]

@@ -21,7 +21,7 @@ def context(args: argparse.Namespace, *, guard: bool = False) -> CaptureContext:
     from crosswatch.captures.context import CaptureContext
     from crosswatch.commands.common import plugin_host
     from crosswatch.config import load_config
-    from crosswatch.guard import DaemonGuard
+    from crosswatch.listener_pause import DaemonGuard
 
     quiet_logging(args)
     folder = config_dir(args)

@@ -10,8 +10,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
-FEATURES = ("watchlist", "ratings", "history", "progress")
-FeatureName = Literal["watchlist", "ratings", "history", "progress"]
+from crosswatch.model import Feature
+
 Ratio = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 
 
@@ -75,8 +75,8 @@ class FeatureSwitch(Section, frozen=True):
     remove: bool | None = None
 
 
-def _default_features() -> list[FeatureName]:
-    return ["watchlist", "ratings", "history"]
+def _default_features() -> list[Feature]:
+    return [Feature.WATCHLIST, Feature.RATINGS, Feature.HISTORY]
 
 
 class PairConfig(Section, frozen=True):
@@ -84,7 +84,7 @@ class PairConfig(Section, frozen=True):
     source: str  # provider section, or "section.profile"
     target: str
     mode: Literal["one-way", "two-way"] = "one-way"
-    features: list[FeatureName] | dict[FeatureName, FeatureSwitch] = msgspec.field(default_factory=_default_features)
+    features: list[Feature] | dict[Feature, FeatureSwitch] = msgspec.field(default_factory=_default_features)
     add: bool = True
     remove: bool = False
     schedule: str = ""  # cron; "" = on demand only
@@ -104,7 +104,7 @@ class PairConfig(Section, frozen=True):
 class CaptureSchedule(Section, frozen=True):
     provider: str  # provider section, or "section.profile"
     cron: str
-    feature: Literal["watchlist", "ratings", "history", "progress", "all"] = "all"
+    feature: str = "all"  # a Feature's value, or "all"
     name: str = ""  # default: "<provider>-<feature>"
     timezone: str = ""
     label_template: str = "auto-{provider}-{feature}-{date}"
@@ -112,6 +112,10 @@ class CaptureSchedule(Section, frozen=True):
     max_keep: Annotated[int, msgspec.Meta(ge=0)] = 0  # 0 = no count limit
     cleanup: bool = True
     enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if self.feature != "all" and self.feature not in set(Feature):
+            raise ValueError(f"feature: {self.feature!r} is not one of {', '.join(Feature)} or all")
 
     @property
     def job_name(self) -> str:

@@ -32,7 +32,7 @@ from crosswatch.events import PlaybackObserved, RatingObserved
 from crosswatch.model import Feature, title_key
 from crosswatch.profiles import ProfileError, resolve_profile
 from crosswatch.provider import Provider, ProviderContext, ProviderRegistry, ScrobbleAction, Scrobbler
-from crosswatch.scrobble.guard import ListenerGuard
+from crosswatch.scrobble.echo_filter import ListenerGuard
 from crosswatch.state import StateDir
 from crosswatch.unresolved import FROZEN_REASON
 

@@ -1,6 +1,6 @@
 """The plan of one feature of one pair: what to add, update and remove on which side.
 
-Rules (DESIGN.md section 8):
+Rules:
 
 - Watchlist and ratings: a title missing on the target is added; a different rating is an
   update (one-way: the source's; two-way: the newer ``rated_at``). A removal is propagated
