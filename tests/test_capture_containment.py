@@ -23,7 +23,7 @@ import msgspec
 import pytest
 
 from crosswatch import crashpoints
-from crosswatch.captures.context import CaptureContext
+from crosswatch.jobs import JobContext
 from crosswatch.captures.create import create_capture
 from crosswatch.captures.format import ALL, Capture, ChildRef, encode, stats_of
 from crosswatch.captures.scheduled import ScheduledCaptures
@@ -339,7 +339,7 @@ async def test_scheduled_cleanup_prunes_its_own_and_logs_what_it_refused(
     env.configure({"captures": {"schedules": [SCHEDULE]}})
     host = plugin_host(env.folder)
     config = load_config(env.folder, host.sections())
-    manual = await create_capture(CaptureContext(config, host), "trakt", "all", label="manual")
+    manual = await create_capture(JobContext(config, host), "trakt", "all", label="manual")
     seeded = seed(env, [r.rel for r in manual])
     before = files_on_disk(env)
     schedule = config.captures.schedules[0]

@@ -23,7 +23,7 @@ import pytest
 from httpx_ws import aconnect_ws
 
 from crosswatch.bus import EventBus
-from crosswatch.captures.context import CaptureContext
+from crosswatch.jobs import JobContext
 from crosswatch.captures.store import CaptureStore
 from crosswatch.captures.tools import clear_feature
 from crosswatch.cli import main
@@ -191,7 +191,7 @@ async def test_no_unrate_is_forwarded_while_clear_ratings_runs(tmp_path: Path) -
             assert to_clear == len(rated) - 1
 
             mark = len(guarded.forwarded)
-            report = await clear_feature(CaptureContext(config, host, bus), "plex", "ratings")
+            report = await clear_feature(JobContext(config, host, bus), "plex", "ratings")
             cleared = sum(report.removed["ratings"].values())
             assert report.ok and cleared == to_clear
             assert emu.state.users[owner].ratings == {}

@@ -31,7 +31,7 @@ import pytest
 import crosswatch.captures.create as create_module
 import crosswatch.captures.store as store_module
 from crosswatch.captures.compare import compare_captures
-from crosswatch.captures.context import CaptureContext
+from crosswatch.jobs import JobContext
 from crosswatch.captures.create import create_capture
 from crosswatch.captures.format import Capture, CaptureError, encode, stats_of
 from crosswatch.captures.plan import plan_restore
@@ -178,14 +178,14 @@ def config_dir(tmp_path: Path) -> Iterator[Path]:
             del sys.modules[name]
 
 
-def context(config_dir: Path) -> CaptureContext:
+def context(config_dir: Path) -> JobContext:
     host = PluginHost(config_dir)
     host.load()
     assert host.plugins["memory"].status == "loaded", host.plugins["memory"].error
-    return CaptureContext(load_config(config_dir, host.sections()), host)
+    return JobContext(load_config(config_dir, host.sections()), host)
 
 
-def dropin(ctx: CaptureContext) -> Any:
+def dropin(ctx: JobContext) -> Any:
     """The drop-in module this context's host loaded (for its ``ON_READ`` list)."""
     return ctx.host.pm.get_plugin("memory")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from crosswatch.captures.context import CaptureContext
+from crosswatch.jobs import JobContext
 from crosswatch.captures.format import Capture
 from crosswatch.captures.retention import prune
 from crosswatch.captures.store import CaptureStore, iso, now
@@ -54,9 +54,9 @@ class Home:
         out, err = self.capsys.readouterr()
         return code, out, err
 
-    def context(self) -> CaptureContext:
+    def context(self) -> JobContext:
         host = plugin_host(self.folder)
-        return CaptureContext(load_config(self.folder, host.sections()), host)
+        return JobContext(load_config(self.folder, host.sections()), host)
 
     @property
     def store(self) -> CaptureStore:

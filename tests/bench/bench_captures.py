@@ -39,7 +39,7 @@ import anyio
 import msgspec
 
 from crosswatch import logging as cw_logging
-from crosswatch.captures.context import CaptureContext
+from crosswatch.jobs import JobContext
 from crosswatch.captures.format import ALL, Capture, ChildRef, decode, decode_header, encode, stats_of
 from crosswatch.captures.store import CaptureStore, iso
 from crosswatch.config import load_config
@@ -175,10 +175,10 @@ def rated_titles(size: int, seed: int = 8, first: int = 0) -> list[Item]:
 # -- context -----------------------------------------------------------------------------------
 
 
-def make_context(folder: Path) -> CaptureContext:
+def make_context(folder: Path) -> JobContext:
     host = PluginHost(None)
     host.load()
-    return CaptureContext(load_config(folder, host.sections()), host)
+    return JobContext(load_config(folder, host.sections()), host)
 
 
 def _rss_kb(field: str) -> int:
@@ -211,7 +211,7 @@ def _top(*profilers: cProfile.Profile, count: int = 15) -> list[dict[str, Any]]:
 # -- (1) create ------------------------------------------------------------------------------
 
 
-class _ProfiledContext(CaptureContext):
+class _ProfiledContext(JobContext):
     """A context whose store writes under a second profiler: ``store.write`` runs in a worker thread."""
 
     worker: cProfile.Profile | None = None
@@ -401,7 +401,7 @@ def _compare_files(store: CaptureStore, size: int) -> tuple[dict[str, Any], dict
     return {"added": added_n, "removed": removed_n, "rerated": changed_n}, cases
 
 
-def bench_compare(ctx: CaptureContext, size: int, repeat: int, profile: bool) -> dict[str, Any]:
+def bench_compare(ctx: JobContext, size: int, repeat: int, profile: bool) -> dict[str, Any]:
     from crosswatch.captures.compare import compare_captures, diff_items
     from crosswatch.cli import main as cli_main
 

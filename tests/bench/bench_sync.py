@@ -46,7 +46,7 @@ import msgspec
 import tomli_w
 
 from crosswatch import logging as cw_logging
-from crosswatch.captures.context import CaptureContext
+from crosswatch.jobs import JobContext
 from crosswatch.commands.common import plugin_host
 from crosswatch.config import load_config
 from crosswatch.state import StateDir
@@ -259,7 +259,7 @@ async def one_run(
     host = plugin_host(folder)
     config = load_config(folder, host.sections())
     stamps = Stamps()
-    ctx = CaptureContext(config, host, say=stamps.say)
+    ctx = JobContext(config, host, say=stamps.say)
     pair = find_pair(config, host.providers, PAIR)
     for emu in (plex, trakt):
         emu.control("POST", "/stats/reset")

@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from crosswatch.captures.context import CaptureContext
+from crosswatch.jobs import JobContext
 from crosswatch.captures.format import ALL, CaptureError, Header, items_of
 from crosswatch.captures.plan import _second, by_type, describe
 from crosswatch.model import Feature, Item, title_key
@@ -73,14 +73,14 @@ class CompareReport:
         }
 
 
-def _parts(ctx: CaptureContext, ref: str) -> tuple[str, Header, dict[str, tuple[Header, list[bytes]]]]:
+def _parts(ctx: JobContext, ref: str) -> tuple[str, Header, dict[str, tuple[Header, list[bytes]]]]:
     """A capture's name, header and item lines by feature (a bundle's children, checked)."""
     store = ctx.store
     name, (header, _), parts = store.parts(ref, store.load_lines, lambda part: part[0])
     return name, header, {part[0].feature: part for part in parts}
 
 
-def compare_captures(ctx: CaptureContext, a_ref: str, b_ref: str) -> CompareReport:
+def compare_captures(ctx: JobContext, a_ref: str, b_ref: str) -> CompareReport:
     a_name, a, a_by = _parts(ctx, a_ref)
     b_name, b, b_by = _parts(ctx, b_ref)
     if a.provider != b.provider:
@@ -102,14 +102,14 @@ def compare_captures(ctx: CaptureContext, a_ref: str, b_ref: str) -> CompareRepo
     return report
 
 
-def _support(ctx: CaptureContext, provider: str, feature: Feature) -> FeatureSupport:
+def _support(ctx: JobContext, provider: str, feature: Feature) -> FeatureSupport:
     try:
         return ctx.host.providers.get(provider).features.get(feature) or FeatureSupport()
     except KeyError:  # the provider's plugin is not installed: compare what the files hold
         return FeatureSupport()
 
 
-def diff_lines(ctx: CaptureContext, feature: Feature, provider: str, a: list[bytes], b: list[bytes]) -> FeatureDiff:
+def diff_lines(ctx: JobContext, feature: Feature, provider: str, a: list[bytes], b: list[bytes]) -> FeatureDiff:
     """Compare two item-line lists: identical lines are identical items, only the rest is decoded."""
     old, new = Counter(a), Counter(b)
     same = old & new
@@ -118,7 +118,7 @@ def diff_lines(ctx: CaptureContext, feature: Feature, provider: str, a: list[byt
     return diff_items(ctx, feature, provider, items_of(a_rest, "A"), items_of(b_rest, "B"))
 
 
-def diff_items(ctx: CaptureContext, feature: Feature, provider: str, a: list[Item], b: list[Item]) -> FeatureDiff:
+def diff_items(ctx: JobContext, feature: Feature, provider: str, a: list[Item], b: list[Item]) -> FeatureDiff:
     diff = FeatureDiff(feature.value)
     if feature == Feature.HISTORY:
         _diff_plays(diff, a, b, _support(ctx, provider, feature).keeps_watched_at)

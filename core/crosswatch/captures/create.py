@@ -7,7 +7,7 @@ from datetime import datetime
 import anyio
 import structlog
 
-from crosswatch.captures.context import CaptureContext
+from crosswatch.jobs import JobContext
 from crosswatch.captures.format import ALL, Capture, CaptureError, ChildRef, stats_of
 from crosswatch.captures.store import CaptureRef, check_label, iso, now
 from crosswatch.events import CaptureCreated
@@ -36,7 +36,7 @@ def capture_features(profile: Profile, feature: str) -> list[Feature]:
 
 
 async def create_capture(
-    ctx: CaptureContext,
+    ctx: JobContext,
     provider: str,
     feature: str,
     *,
@@ -70,7 +70,7 @@ async def create_capture(
 
 
 async def _create(
-    ctx: CaptureContext,
+    ctx: JobContext,
     target: Profile,
     instance: Provider,
     feature: str,
@@ -88,7 +88,7 @@ async def _create(
 
 
 async def write_captures(
-    ctx: CaptureContext,
+    ctx: JobContext,
     target: Profile,
     feature: str,
     read: dict[Feature, list[Item]],
@@ -138,7 +138,7 @@ async def write_captures(
 
 
 def _capture(
-    ctx: CaptureContext,
+    ctx: JobContext,
     target: Profile,
     feature: Feature,
     items: list[Item],

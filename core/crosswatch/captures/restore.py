@@ -14,7 +14,7 @@ import anyio
 import structlog
 
 from crosswatch import journal
-from crosswatch.captures.context import CaptureContext
+from crosswatch.jobs import JobContext
 from crosswatch.captures.create import write_captures
 from crosswatch.captures.format import ALL, CaptureError, header_of
 from crosswatch.captures.plan import RestorePlan, by_type, describe
@@ -80,7 +80,7 @@ class RestoreReport:
 
 
 async def restore_capture(
-    ctx: CaptureContext,
+    ctx: JobContext,
     ref: str,
     mode: str,
     *,
@@ -162,7 +162,7 @@ def _tell(recording: Recording, report: RestoreReport) -> None:
 
 
 async def _restore(
-    ctx: CaptureContext,
+    ctx: JobContext,
     target: Profile,
     instance: Provider,
     feature: str,
@@ -207,7 +207,7 @@ def _mode_for(target: Profile, feature: Feature, mode: str, name: str, bundle: b
     return mode, ""
 
 
-async def _apply(ctx: CaptureContext, target: Profile, instance: Provider, outcome: FeatureOutcome) -> None:
+async def _apply(ctx: JobContext, target: Profile, instance: Provider, outcome: FeatureOutcome) -> None:
     plan = outcome.plan
     feature = Feature(plan.feature)
     async with ctx.guarded(RestoreStarting(target.provider, target.profile, plan.feature, plan.mode)) as pause:

@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio
 import structlog
 
-from crosswatch.captures.context import CaptureContext
+from crosswatch.jobs import JobContext
 from crosswatch.captures.format import CaptureError
 from crosswatch.captures.store import CaptureRef, CaptureStore
 from crosswatch.config.schema import CaptureSchedule
@@ -55,7 +55,7 @@ def schedule_captures(refs: list[CaptureRef], schedule: CaptureSchedule) -> list
     return sorted(mine, key=lambda r: (r.created, made[r.path]), reverse=True)
 
 
-def delete_capture(ctx: CaptureContext, ref: CaptureRef) -> list[str]:
+def delete_capture(ctx: JobContext, ref: CaptureRef) -> list[str]:
     """Delete one capture (a bundle with its children); hooks and the bus hear of each file.
 
     CaptureError, with nothing deleted, when the store cannot prove every file is its own.
@@ -73,7 +73,7 @@ def delete_capture(ctx: CaptureContext, ref: CaptureRef) -> list[str]:
     return [store.rel(p) for p in store.delete(ref.path, removed)]
 
 
-def prune(ctx: CaptureContext, schedules: list[CaptureSchedule], *, dry_run: bool = False) -> list[PruneResult]:
+def prune(ctx: JobContext, schedules: list[CaptureSchedule], *, dry_run: bool = False) -> list[PruneResult]:
     refs = top_level(ctx.store.refs())
     results = []
     for schedule in schedules:
@@ -102,9 +102,9 @@ def prune(ctx: CaptureContext, schedules: list[CaptureSchedule], *, dry_run: boo
     return results
 
 
-async def prune_recorded(ctx: CaptureContext, schedules: list[CaptureSchedule], job: str) -> list[PruneResult]:
+async def prune_recorded(ctx: JobContext, schedules: list[CaptureSchedule], job: str) -> list[PruneResult]:
     """:func:`prune` (in a worker thread) recorded in the run history as a ``prune`` run of ``job``."""
-    quiet = CaptureContext(ctx.config, ctx.host)  # no bus in a worker thread
+    quiet = JobContext(ctx.config, ctx.host)  # no bus in a worker thread
     async with ctx.recorded(job, "prune") as recording:
         results = await anyio.to_thread.run_sync(lambda: prune(quiet, schedules))
         recording.counts = {

@@ -8,7 +8,7 @@ from datetime import datetime
 import anyio
 import structlog
 
-from crosswatch.captures.context import CaptureContext
+from crosswatch.jobs import JobContext
 from crosswatch.captures.create import create_capture
 from crosswatch.captures.retention import prune_recorded
 from crosswatch.config import Config
@@ -57,7 +57,7 @@ class ScheduledCaptures:
             await self.run(config, schedule, event.trigger)
 
     async def run(self, config: Config, schedule: CaptureSchedule, trigger: str = "schedule") -> bool:
-        ctx = CaptureContext(config, self.host, self.bus, trigger=trigger)
+        ctx = JobContext(config, self.host, self.bus, trigger=trigger)
         label = render_label(schedule, datetime.now().astimezone())
         try:
             written = await create_capture(

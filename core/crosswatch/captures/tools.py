@@ -12,7 +12,7 @@ from typing import Any
 
 import structlog
 
-from crosswatch.captures.context import CaptureContext
+from crosswatch.jobs import JobContext
 from crosswatch.captures.create import write_captures
 from crosswatch.captures.format import ALL, CaptureError
 from crosswatch.captures.plan import by_type, describe
@@ -68,7 +68,7 @@ def clearable(target: Profile, feature: str) -> list[Feature]:
 
 
 async def clear_feature(
-    ctx: CaptureContext, provider: str, feature: str, *, profile: str | None = None, dry_run: bool = False
+    ctx: JobContext, provider: str, feature: str, *, profile: str | None = None, dry_run: bool = False
 ) -> ClearReport:
     try:
         target = ctx.profile(provider, profile)
@@ -96,7 +96,7 @@ async def clear_feature(
                 recording.error = f"{len(report.failed)} item(s) could not be removed"
 
 
-async def _clear(ctx: CaptureContext, target: Profile, features: list[Feature], report: ClearReport) -> ClearReport:
+async def _clear(ctx: JobContext, target: Profile, features: list[Feature], report: ClearReport) -> ClearReport:
     feature = report.feature
     dry_run = report.dry_run
     async with opened(target, ctx.state, ctx.bus) as instance:

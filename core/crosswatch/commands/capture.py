@@ -13,12 +13,12 @@ from crosswatch.commands.common import ask, config_dir, print_json, quiet_loggin
 from crosswatch.commands.stopping import run_async
 
 if TYPE_CHECKING:
-    from crosswatch.captures.context import CaptureContext
+    from crosswatch.jobs import JobContext
 
 
-def context(args: argparse.Namespace, *, guard: bool = False) -> CaptureContext:
+def context(args: argparse.Namespace, *, guard: bool = False) -> JobContext:
     """Config, plugins and (for commands that write to a provider) the daemon's guard."""
-    from crosswatch.captures.context import CaptureContext
+    from crosswatch.jobs import JobContext
     from crosswatch.commands.common import plugin_host
     from crosswatch.config import load_config
     from crosswatch.listener_pause import DaemonGuard
@@ -32,7 +32,7 @@ def context(args: argparse.Namespace, *, guard: bool = False) -> CaptureContext:
         bus = DaemonGuard(config)
         command = " ".join(p for p in ("crosswatch", args.command, getattr(args, "action", None)) if p)
         bus.check(f"`{command}` writes")
-    return CaptureContext(config, host, bus, say=lambda text: print(text, file=sys.stderr, flush=True))
+    return JobContext(config, host, bus, say=lambda text: print(text, file=sys.stderr, flush=True))
 
 
 def format_counts(by_type: dict[str, int]) -> str:

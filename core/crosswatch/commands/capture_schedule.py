@@ -24,7 +24,7 @@ from crosswatch.scheduler import jobs_from_config
 from crosswatch.state import atomic_write_bytes
 
 if TYPE_CHECKING:
-    from crosswatch.captures.context import CaptureContext
+    from crosswatch.jobs import JobContext
 
 
 def managed(folder: Path) -> list[CaptureSchedule]:
@@ -49,7 +49,7 @@ def _replace(folder: Path, schedules: list[CaptureSchedule]) -> None:
         raise
 
 
-def add_schedule(ctx: CaptureContext, provider: str, profile: str | None, **fields: Any) -> CaptureSchedule:
+def add_schedule(ctx: JobContext, provider: str, profile: str | None, **fields: Any) -> CaptureSchedule:
     """Add a capture schedule to ``schedules.toml`` (``capture schedule add`` and the dashboard).
 
     ``fields``: CaptureSchedule's (cron, feature, name, ...). CaptureError or ConfigError, nothing

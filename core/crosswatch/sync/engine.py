@@ -20,7 +20,7 @@ import msgspec
 import structlog
 
 from crosswatch import journal
-from crosswatch.captures.context import CaptureContext
+from crosswatch.jobs import JobContext
 from crosswatch.captures.create import write_captures
 from crosswatch.captures.format import ALL
 from crosswatch.captures.plan import describe
@@ -106,7 +106,7 @@ def _sides(pair: Pair) -> list[Profile]:
     return [pair.source, pair.target]
 
 
-def make_plans(ctx: CaptureContext, pair: Pair, state: PairState, options: Options) -> list[FeaturePlan]:
+def make_plans(ctx: JobContext, pair: Pair, state: PairState, options: Options) -> list[FeaturePlan]:
     """Plan and guard every feature from what was read (no I/O)."""
     plans = []
     settings = ctx.config.sync
@@ -161,7 +161,7 @@ def _skip_frozen(changes: list[Changes], frozen: dict[str, set[str]]) -> None:
             setattr(change, name, kept)
 
 
-async def read_state(ctx: CaptureContext, pair: Pair, providers: dict[str, Provider], options: Options) -> PairState:
+async def read_state(ctx: JobContext, pair: Pair, providers: dict[str, Provider], options: Options) -> PairState:
     """Read both sides of every feature; a feature whose inputs equal a settled run's skips its baseline."""
     state = PairState()
     plain = not (options.full or options.allow_shrink or options.allow_removals)
@@ -210,7 +210,7 @@ async def read_state(ctx: CaptureContext, pair: Pair, providers: dict[str, Provi
 
 
 def _fingerprint(
-    ctx: CaptureContext, pair: Pair, feature: Feature, reads: dict[str, list[Item]], frozen: dict[str, set[str]]
+    ctx: JobContext, pair: Pair, feature: Feature, reads: dict[str, list[Item]], frozen: dict[str, set[str]]
 ) -> str:
     """A digest of all a plan of ``feature`` depends on: the pair, the settings, each side's items."""
     digest = hashlib.sha256()
@@ -226,7 +226,7 @@ _encode = msgspec.json.Encoder().encode
 
 
 @asynccontextmanager
-async def opened_pair(ctx: CaptureContext, pair: Pair) -> AsyncIterator[dict[str, Provider]]:
+async def opened_pair(ctx: JobContext, pair: Pair) -> AsyncIterator[dict[str, Provider]]:
     """Both sides of ``pair`` as provider instances, by profile name; closed afterwards."""
     async with opened(pair.source, ctx.state, ctx.bus) as source, opened(pair.target, ctx.state, ctx.bus) as target:
         yield {pair.source.name: source, pair.target.name: target}
@@ -234,7 +234,7 @@ async def opened_pair(ctx: CaptureContext, pair: Pair) -> AsyncIterator[dict[str
 
 @asynccontextmanager
 async def running(
-    ctx: CaptureContext, pair: Pair, report: SyncReport, kind: str | None = "sync"
+    ctx: JobContext, pair: Pair, report: SyncReport, kind: str | None = "sync"
 ) -> AsyncIterator[dict[str, Provider]]:
     """One run of ``pair``: its lock (never two runs of a pair at once), both sides, the report timed.
 
@@ -274,7 +274,7 @@ def _tell(recording: Recording, report: SyncReport) -> None:
         recording.result, recording.error = "refused", "; ".join(report.refused)
 
 
-async def run_pair(ctx: CaptureContext, pair: Pair, options: Options | None = None) -> SyncReport:
+async def run_pair(ctx: JobContext, pair: Pair, options: Options | None = None) -> SyncReport:
     """Plan and (unless a dry run) apply one run of ``pair``."""
     options = options or Options()
     report = SyncReport(pair.name, pair.mode, options.dry_run)
@@ -296,7 +296,7 @@ async def run_pair(ctx: CaptureContext, pair: Pair, options: Options | None = No
 
 
 async def apply(
-    ctx: CaptureContext, pair: Pair, providers: dict[str, Provider], state: PairState, report: SyncReport
+    ctx: JobContext, pair: Pair, providers: dict[str, Provider], state: PairState, report: SyncReport
 ) -> None:
     """Write the report's plans (a safety capture first on a pair's first run), then record baselines."""
     todo = [p for p in report.plans if not p.refused and any(not c.empty for c in p.changes)]
@@ -333,7 +333,7 @@ async def apply(
 
 
 def _settled_by(
-    ctx: CaptureContext, pair: Pair, plan: FeaturePlan, state: PairState, base: Baseline, report: SyncReport
+    ctx: JobContext, pair: Pair, plan: FeaturePlan, state: PairState, base: Baseline, report: SyncReport
 ) -> str:
     """The inputs a next run may skip planning for ("" for none).
 
@@ -349,7 +349,7 @@ def _settled_by(
     return _fingerprint(ctx, pair, plan.feature, base.sides, state.frozen.get(plan.feature, {}))
 
 
-async def _safety(ctx: CaptureContext, pair: Pair, state: PairState, todo: list[FeaturePlan]) -> list[str]:
+async def _safety(ctx: JobContext, pair: Pair, state: PairState, todo: list[FeaturePlan]) -> list[str]:
     """The first run of a pair captures each side it will write, from what it just read."""
     written_to = {c.target for p in todo if p.first_run for c in p.changes if not c.empty}
     names = []
@@ -381,7 +381,7 @@ class Written:
 
 
 async def _write(
-    ctx: CaptureContext,
+    ctx: JobContext,
     providers: dict[str, Provider],
     profiles: dict[str, Profile],
     feature: Feature,
@@ -420,7 +420,7 @@ async def _write(
     return out
 
 
-def _after(ctx: CaptureContext, pair: Pair, plan: FeaturePlan, state: PairState, written: list[Written]) -> Baseline:
+def _after(ctx: JobContext, pair: Pair, plan: FeaturePlan, state: PairState, written: list[Written]) -> Baseline:
     """Each side as it stands after this run: what was read, with the writes that took.
 
     History keeps a copy of the sides' journals (crosswatch's own "now" writes), in case a

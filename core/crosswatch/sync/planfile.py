@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio
 import msgspec
 
-from crosswatch.captures.context import CaptureContext
+from crosswatch.jobs import JobContext
 from crosswatch.errors import CrosswatchError
 from crosswatch.model import Feature, Item
 from crosswatch.state import atomic_write_bytes
@@ -157,7 +157,7 @@ def from_file(plan: PlanFile) -> tuple[list[FeaturePlan], PairState]:
     return plans, state
 
 
-async def apply_file(ctx: CaptureContext, pair: Pair, path: Path, plan: PlanFile) -> SyncReport:
+async def apply_file(ctx: JobContext, pair: Pair, path: Path, plan: PlanFile) -> SyncReport:
     """Apply exactly the plan in ``path``; PlanError (before any write) when it is stale."""
     check_pair(path, plan, pair)
     plans, state = from_file(plan)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import structlog
 
-from crosswatch.captures.context import CaptureContext
+from crosswatch.jobs import JobContext
 from crosswatch.config import Config
 from crosswatch.errors import fault_message
 from crosswatch.events import ScheduleFired
@@ -39,7 +39,7 @@ class ScheduledSyncs:
         if event.kind != "sync":
             return
         config = self.config()
-        ctx = CaptureContext(config, self.host, self.bus, trigger=event.trigger)
+        ctx = JobContext(config, self.host, self.bus, trigger=event.trigger)
         name = str(event.params.get("pair"))
         try:
             pair = find_pair(config, self.host.providers, name)

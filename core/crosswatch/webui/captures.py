@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from crosswatch.captures.context import CaptureContext
+from crosswatch.jobs import JobContext
 from crosswatch.captures.format import ALL, CaptureError, Header, items_of
 from crosswatch.captures.plan import describe
 from crosswatch.captures.store import MISSING, CaptureRef, CaptureStore, check_label
@@ -289,7 +289,7 @@ def routes(ui: UI) -> list[Route]:
         profile = _word(form, "profile") or "default"
         feature = _choice(form, "feature", FEATURES, ALL)
         try:
-            target = CaptureContext(ui.config(), ui.host).profile(provider, profile)
+            target = JobContext(ui.config(), ui.host).profile(provider, profile)
             capture_features(target, feature)
         except (ProfileError, CaptureError) as exc:
             raise WebError(400, str(exc)) from None
@@ -342,7 +342,7 @@ def routes(ui: UI) -> list[Route]:
         if not cron:
             raise WebError(400, "cron: when the scheduler takes it, e.g. 0 3 * * *")
         name = _word(form, "name")
-        ctx = CaptureContext(ui.config(), ui.host)
+        ctx = JobContext(ui.config(), ui.host)
         try:
             entry = await anyio.to_thread.run_sync(
                 lambda: add_schedule(ctx, provider, profile, cron=cron, feature=feature, name=name)
@@ -365,7 +365,7 @@ def routes(ui: UI) -> list[Route]:
             raise WebError(400, str(exc)) from None
         if form.get("confirm") != "yes":
             return ui.render(request, session, "captures_delete.html", name=name, files=[s.rel(p) for p in doomed])
-        ctx = CaptureContext(ui.config(), ui.host)  # in a worker thread: no bus
+        ctx = JobContext(ui.config(), ui.host)  # in a worker thread: no bus
         try:
             removed = await anyio.to_thread.run_sync(lambda: delete_capture(ctx, s.header(path)))
         except CaptureError as exc:

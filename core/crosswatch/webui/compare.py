@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from crosswatch.captures.compare import CompareReport, compare_captures, diff_lines
-from crosswatch.captures.context import CaptureContext
+from crosswatch.jobs import JobContext
 from crosswatch.captures.format import CaptureError, Header
 from crosswatch.captures.plan import by_type, describe
 from crosswatch.captures.store import CaptureStore, now
@@ -34,7 +34,7 @@ LIVE = "live"
 SHOWN = 200  # items listed per kind and feature (the counts are always whole)
 
 
-async def compare_live(ctx: CaptureContext, name: str) -> CompareReport:
+async def compare_live(ctx: JobContext, name: str) -> CompareReport:
     """``name`` against what its provider holds now, feature by feature."""
     from crosswatch.captures.create import _capture
 
@@ -113,7 +113,7 @@ def routes(ui: UI) -> list[Route]:
             checked_path(store, a)
             if b != LIVE:
                 checked_path(store, b)
-            ctx = CaptureContext(ui.config(), ui.host, ui.bus, trigger="web")
+            ctx = JobContext(ui.config(), ui.host, ui.bus, trigger="web")
             try:
                 if b == LIVE:
                     report = await compare_live(ctx, a)

@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 import structlog
 
-from crosswatch.captures.context import CaptureContext
+from crosswatch.jobs import JobContext
 from crosswatch.errors import fault_message
 from crosswatch.recording import Recording
 from crosswatch.webui.app import UI, WebError
@@ -45,8 +45,8 @@ class Job:
 
 
 @dataclass
-class WebContext(CaptureContext):
-    """A CaptureContext that tells its job when core records the run."""
+class WebContext(JobContext):
+    """A JobContext that tells its job when core records the run."""
 
     job: Job | None = None
 

@@ -1,4 +1,4 @@
-"""What every capture operation works with: config, plugins, state, the store and the bus."""
+"""What every job (a capture, a restore, a tool, a sync) works with: config, plugins, state, the store and the bus."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ def _silent(_: str) -> None:
 
 
 @dataclass
-class CaptureContext:
-    """One config directory's captures, with the plugins that provide and observe them."""
+class JobContext:
+    """One config directory, with the plugins that provide and observe what its jobs do."""
 
     config: Config
     host: PluginHost
