@@ -23,13 +23,13 @@ import msgspec
 import pytest
 
 from crosswatch import crashpoints
-from crosswatch.jobs import JobContext
 from crosswatch.captures.create import create_capture
 from crosswatch.captures.format import ALL, Capture, ChildRef, encode, stats_of
 from crosswatch.captures.scheduled import ScheduledCaptures
 from crosswatch.captures.store import CaptureStore, iso, now
 from crosswatch.commands.common import plugin_host
 from crosswatch.config import load_config
+from crosswatch.jobs import JobContext
 from tests.capture_env import CwEnv, cw_env, emulators  # noqa: F401  (pytest fixtures)
 
 ITEMS_OPEN = b',"items":['

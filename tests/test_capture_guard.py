@@ -23,7 +23,6 @@ import pytest
 from httpx_ws import aconnect_ws
 
 from crosswatch.bus import EventBus
-from crosswatch.jobs import JobContext
 from crosswatch.captures.store import CaptureStore
 from crosswatch.captures.tools import clear_feature
 from crosswatch.cli import main
@@ -31,6 +30,7 @@ from crosswatch.commands.common import plugin_host
 from crosswatch.config import load_config
 from crosswatch.emulation.server import serve_app, serve_in_thread
 from crosswatch.events import RatingObserved, ToolFinished, ToolStarting
+from crosswatch.jobs import JobContext
 from crosswatch.listener_pause import DAEMON_FILE, DaemonGuard, GuardError, guard_route
 from crosswatch.web import WebApp
 from crosswatch_plex.emulator import EmulatorSettings, PlexEmulator

@@ -31,7 +31,6 @@ import pytest
 import crosswatch.captures.create as create_module
 import crosswatch.captures.store as store_module
 from crosswatch.captures.compare import compare_captures
-from crosswatch.jobs import JobContext
 from crosswatch.captures.create import create_capture
 from crosswatch.captures.format import Capture, CaptureError, encode, stats_of
 from crosswatch.captures.plan import plan_restore
@@ -39,6 +38,7 @@ from crosswatch.captures.restore import restore_capture
 from crosswatch.captures.store import CaptureStore, iso
 from crosswatch.cli import main
 from crosswatch.config import load_config
+from crosswatch.jobs import JobContext
 from crosswatch.model import Feature, Item, MediaType
 from crosswatch.plugins import PluginHost
 from crosswatch.provider import FeatureSupport

@@ -16,7 +16,6 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from crosswatch.jobs import JobContext
 from crosswatch.captures.format import Capture
 from crosswatch.captures.retention import prune
 from crosswatch.captures.store import CaptureStore, iso, now
@@ -24,6 +23,7 @@ from crosswatch.cli import main
 from crosswatch.commands.common import plugin_host
 from crosswatch.config import load_config
 from crosswatch.emulation.server import serve_in_thread
+from crosswatch.jobs import JobContext
 from crosswatch_trakt.emulator import EmulatorSettings, TraktEmulator
 from tests.daemon_proc import DaemonProcess
 

@@ -30,8 +30,8 @@ from crosswatch.sync.diff import (
     plan_titles,
 )
 from crosswatch.sync.engine import Options, PairState, make_plans
-from crosswatch.sync.safety_rules import removal_refusal, shrink_refusal
 from crosswatch.sync.pairs import Pair, resolve_pairs
+from crosswatch.sync.safety_rules import removal_refusal, shrink_refusal
 
 TOL = 120.0
 T0 = datetime(2024, 3, 1, 20, 0, tzinfo=UTC)

@@ -8,40 +8,10 @@ import sys
 from collections.abc import Sequence
 
 from crosswatch import __version__
-from crosswatch.model import Feature
 from crosswatch.cli_capture import add_capture, add_tools
+from crosswatch.cli_common import command
 from crosswatch.cli_sync import add_sync
-
-#: command path -> "module:function" under crosswatch.commands
-COMMANDS = {
-    ("run",): "run:cmd_run",
-    ("init",): "init:cmd_init",
-    ("status",): "status:cmd_status",
-    ("runs",): "runs:cmd_runs",
-    ("web", "set-password"): "web:cmd_set_password",
-    ("demo",): "demo:cmd_demo",
-    ("config", "check"): "config:cmd_check",
-    ("plugins", "list"): "plugins:cmd_list",
-    ("auth",): "auth:cmd_auth",
-    ("emulator",): "emulator:cmd_emulator",
-    ("unresolved", "list"): "unresolved:cmd_list",
-    ("unresolved", "clear"): "unresolved:cmd_clear",
-    ("capture", "create"): "capture:cmd_create",
-    ("capture", "list"): "capture:cmd_list",
-    ("capture", "show"): "capture:cmd_show",
-    ("capture", "restore"): "capture:cmd_restore",
-    ("capture", "compare"): "capture:cmd_compare",
-    ("capture", "delete"): "capture:cmd_delete",
-    ("capture", "prune"): "capture:cmd_prune",
-    ("capture", "schedule", "add"): "capture_schedule:cmd_add",
-    ("capture", "schedule", "list"): "capture_schedule:cmd_list",
-    ("capture", "schedule", "remove"): "capture_schedule:cmd_remove",
-    ("tools", "clear"): "tools:cmd_clear",
-    ("sync", "run"): "sync:cmd_run",
-    ("sync", "plan"): "sync:cmd_plan",
-    ("sync", "apply"): "sync:cmd_apply",
-    ("sync", "pairs"): "sync:cmd_pairs",
-}
+from crosswatch.model import Feature
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,22 +36,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    run = sub.add_parser("run", help="run the daemon in the foreground (systemd runs this)")
+    run = command(sub, "run", "run:cmd_run", help="run the daemon in the foreground (systemd runs this)")
     run.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio", help="async backend")
 
-    sub.add_parser("init", help="write a commented starter config.toml (never overwrites) and say what next")
+    command(
+        sub, "init", "init:cmd_init", help="write a commented starter config.toml (never overwrites) and say what next"
+    )
 
-    status = sub.add_parser("status", help="is everything fine? the daemon, each job's last and next run, sign-ins")
+    status = command(
+        sub,
+        "status",
+        "status:cmd_status",
+        help="is everything fine? the daemon, each job's last and next run, sign-ins",
+    )
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
-    runs = sub.add_parser("runs", help="the run history: every sync, capture, restore, prune and clear")
+    runs = command(sub, "runs", "runs:cmd_runs", help="the run history: every sync, capture, restore, prune and clear")
     runs.add_argument("--pair", help="only this pair's runs")
     runs.add_argument("--kind", help="only runs of this kind (sync, capture, restore, prune, clear, sign-in)")
     runs.add_argument("--failed", action="store_true", help="only runs that did not end well")
     runs.add_argument("--limit", type=int, default=20, help="at most this many, newest first (default 20)")
     runs.add_argument("--json", action="store_true", help="machine-readable output")
 
-    demo = sub.add_parser("demo", help="everything against the Plex and Trakt emulators, in a temporary folder")
+    demo = command(
+        sub, "demo", "demo:cmd_demo", help="everything against the Plex and Trakt emulators, in a temporary folder"
+    )
     demo.add_argument("--seed", type=int, default=7, help="seed of the emulated library (default 7)")
     demo.add_argument("--size", type=int, default=300, help="titles in the emulated library (default 300)")
     demo.add_argument("--keep", metavar="DIR", help="keep the config, state and captures in DIR")
@@ -89,32 +68,45 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="work with the config").add_subparsers(
         dest="action", metavar="ACTION", required=True
     )
-    check = config.add_parser("check", help="validate config.toml and schedules.toml; exit 1 naming file:line and key")
+    check = command(
+        config,
+        "check",
+        "config:cmd_check",
+        help="validate config.toml and schedules.toml; exit 1 naming file:line and key",
+    )
     check.add_argument("--json", action="store_true", help="machine-readable output")
 
     plugins = sub.add_parser("plugins", help="installed plugins").add_subparsers(
         dest="action", metavar="ACTION", required=True
     )
-    listing = plugins.add_parser("list", help="each plugin, where it came from and the providers it registered")
+    listing = command(
+        plugins, "list", "plugins:cmd_list", help="each plugin, where it came from and the providers it registered"
+    )
     listing.add_argument("--json", action="store_true", help="machine-readable output")
 
-    auth = sub.add_parser("auth", help="sign in to a provider (Trakt device code, Plex PIN)")
+    auth = command(sub, "auth", "auth:cmd_auth", help="sign in to a provider (Trakt device code, Plex PIN)")
     auth.add_argument("provider", metavar="PROVIDER", help="provider section, e.g. trakt or plex")
     auth.add_argument("--profile", default="default", help="provider profile (default: default)")
 
-    emulator = sub.add_parser(
-        "emulator", help="run a provider's emulator on loopback (prints a config block first)", add_help=False
+    emulator = command(
+        sub,
+        "emulator",
+        "emulator:cmd_emulator",
+        help="run a provider's emulator on loopback (prints a config block first)",
+        add_help=False,
     )
     emulator.add_argument("provider", metavar="PROVIDER", help="provider section, e.g. trakt or plex")
     emulator.add_argument("args", nargs=argparse.REMAINDER, help="the emulator's own options (--help lists them)")
 
     unresolved = sub.add_parser("unresolved", help="items frozen because they could not be matched or written")
     actions = unresolved.add_subparsers(dest="action", metavar="ACTION", required=True)
-    ulist = actions.add_parser("list", help="every frozen item with its reason")
+    ulist = command(actions, "list", "unresolved:cmd_list", help="every frozen item with its reason")
     ulist.add_argument("--provider", help="only this provider (file prefix, e.g. trakt)")
     ulist.add_argument("--feature", choices=[f.value for f in Feature])
     ulist.add_argument("--json", action="store_true", help="machine-readable output")
-    uclear = actions.add_parser("clear", help="release frozen items so the next run tries them again")
+    uclear = command(
+        actions, "clear", "unresolved:cmd_clear", help="release frozen items so the next run tries them again"
+    )
     uclear.add_argument("--provider", required=True, help="provider (file prefix, e.g. trakt or trakt-kids)")
     uclear.add_argument("--feature", required=True, choices=[f.value for f in Feature])
     uclear.add_argument("--key", action="append", help="only this item key (repeatable); default: all of the feature")
@@ -122,8 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     web = sub.add_parser("web", help="the dashboard at the daemon's address").add_subparsers(
         dest="action", metavar="ACTION", required=True
     )
-    web.add_parser(
+    command(
+        web,
         "set-password",
+        "web:cmd_set_password",
         help="make a [web] password_hash (asks twice on a terminal, else reads one line of stdin) and print it",
     )
     add_capture(sub)
@@ -135,8 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; every failure ends as lines on stderr and exit 1 (see :mod:`crosswatch.errors`)."""
     args = build_parser().parse_args(argv)
-    key = tuple(p for p in (args.command, getattr(args, "action", None), getattr(args, "sub", None)) if p)
-    module_name, func_name = COMMANDS[key].split(":")
+    module_name, func_name = args.handler.split(":")
     from crosswatch.commands.common import report
     from crosswatch.commands.stopping import Interrupted
 

@@ -31,8 +31,8 @@ from crosswatch.config import (
     load_config,
 )
 from crosswatch.events import ConfigRejected, ConfigReloaded, ScheduleFired
-from crosswatch.listener_pause import DAEMON_FILE, DaemonLock, announce, guard_route, job_route, reannounce, retire
 from crosswatch.http import read_budgets
+from crosswatch.listener_pause import DAEMON_FILE, DaemonLock, announce, guard_route, job_route, reannounce, retire
 from crosswatch.plugins import PluginHost, peek_disabled
 from crosswatch.scheduler import Scheduler, jobs_from_config
 from crosswatch.scrobble.router import ScrobbleRouter

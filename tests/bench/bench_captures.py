@@ -39,10 +39,10 @@ import anyio
 import msgspec
 
 from crosswatch import logging as cw_logging
-from crosswatch.jobs import JobContext
 from crosswatch.captures.format import ALL, Capture, ChildRef, decode, decode_header, encode, stats_of
 from crosswatch.captures.store import CaptureStore, iso
 from crosswatch.config import load_config
+from crosswatch.jobs import JobContext
 from crosswatch.model import Feature, Item
 from crosswatch.plugins import PluginHost
 from crosswatch.profiles import resolve_profile

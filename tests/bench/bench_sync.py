@@ -46,9 +46,9 @@ import msgspec
 import tomli_w
 
 from crosswatch import logging as cw_logging
-from crosswatch.jobs import JobContext
 from crosswatch.commands.common import plugin_host
 from crosswatch.config import load_config
+from crosswatch.jobs import JobContext
 from crosswatch.state import StateDir
 from crosswatch.sync import baseline, engine
 from crosswatch.sync.engine import Options, SyncReport, run_pair, summary_rows

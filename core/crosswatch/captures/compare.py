@@ -12,9 +12,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from crosswatch.jobs import JobContext
 from crosswatch.captures.format import ALL, CaptureError, Header, items_of
 from crosswatch.captures.plan import _second, by_type, describe
+from crosswatch.jobs import JobContext
 from crosswatch.model import Feature, Item, title_key
 from crosswatch.provider import FeatureSupport
 

@@ -7,10 +7,10 @@ from datetime import datetime
 import anyio
 import structlog
 
-from crosswatch.jobs import JobContext
 from crosswatch.captures.format import ALL, Capture, CaptureError, ChildRef, stats_of
 from crosswatch.captures.store import CaptureRef, check_label, iso, now
 from crosswatch.events import CaptureCreated
+from crosswatch.jobs import JobContext
 from crosswatch.model import Feature, Item
 from crosswatch.profiles import Profile, ProfileError, opened
 from crosswatch.provider import Provider

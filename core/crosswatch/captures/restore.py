@@ -14,11 +14,11 @@ import anyio
 import structlog
 
 from crosswatch import journal
-from crosswatch.jobs import JobContext
 from crosswatch.captures.create import write_captures
 from crosswatch.captures.format import ALL, CaptureError, header_of
 from crosswatch.captures.plan import RestorePlan, by_type, describe
 from crosswatch.events import RestoreStarting
+from crosswatch.jobs import JobContext
 from crosswatch.model import Feature, Item, item_key
 from crosswatch.profiles import Profile, ProfileError, opened
 from crosswatch.provider import Provider, WriteResult

@@ -15,11 +15,11 @@ from pathlib import Path
 import anyio
 import structlog
 
-from crosswatch.jobs import JobContext
 from crosswatch.captures.format import CaptureError
 from crosswatch.captures.store import CaptureRef, CaptureStore
 from crosswatch.config.schema import CaptureSchedule
 from crosswatch.events import CaptureDeleted
+from crosswatch.jobs import JobContext
 
 log = structlog.get_logger("crosswatch.captures")
 

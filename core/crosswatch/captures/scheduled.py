@@ -8,13 +8,13 @@ from datetime import datetime
 import anyio
 import structlog
 
-from crosswatch.jobs import JobContext
 from crosswatch.captures.create import create_capture
 from crosswatch.captures.retention import prune_recorded
 from crosswatch.config import Config
 from crosswatch.config.schema import CaptureSchedule
 from crosswatch.errors import fault_message
 from crosswatch.events import ScheduleFired
+from crosswatch.jobs import JobContext
 from crosswatch.plugins import PluginHost
 
 log = structlog.get_logger("crosswatch.captures")

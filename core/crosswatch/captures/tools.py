@@ -12,11 +12,11 @@ from typing import Any
 
 import structlog
 
-from crosswatch.jobs import JobContext
 from crosswatch.captures.create import write_captures
 from crosswatch.captures.format import ALL, CaptureError
 from crosswatch.captures.plan import by_type, describe
 from crosswatch.events import ToolStarting
+from crosswatch.jobs import JobContext
 from crosswatch.model import Feature, Item, item_key
 from crosswatch.profiles import Profile, ProfileError, opened
 from crosswatch.unresolved import FROZEN_REASON

@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 
 def context(args: argparse.Namespace, *, guard: bool = False) -> JobContext:
     """Config, plugins and (for commands that write to a provider) the daemon's guard."""
-    from crosswatch.jobs import JobContext
     from crosswatch.commands.common import plugin_host
     from crosswatch.config import load_config
+    from crosswatch.jobs import JobContext
     from crosswatch.listener_pause import DaemonGuard
 
     quiet_logging(args)

@@ -20,13 +20,13 @@ import msgspec
 import structlog
 
 from crosswatch import journal
-from crosswatch.jobs import JobContext
 from crosswatch.captures.create import write_captures
 from crosswatch.captures.format import ALL
 from crosswatch.captures.plan import describe
 from crosswatch.events import SyncStarting
-from crosswatch.listener_pause import Outcome
 from crosswatch.http import total_requests
+from crosswatch.jobs import JobContext
+from crosswatch.listener_pause import Outcome
 from crosswatch.model import Feature, Item, item_key
 from crosswatch.profiles import Profile, opened
 from crosswatch.provider import Provider, WriteResult, file_prefix
@@ -34,9 +34,9 @@ from crosswatch.recording import Recording
 from crosswatch.sync import baseline as baselines
 from crosswatch.sync.baseline import Baseline
 from crosswatch.sync.diff import Changes, FeaturePlan, Side, plan_feature
-from crosswatch.sync.safety_rules import removal_refusal, shrink_refusal
 from crosswatch.sync.match import TitleIndex
 from crosswatch.sync.pairs import Pair
+from crosswatch.sync.safety_rules import removal_refusal, shrink_refusal
 from crosswatch.unresolved import FROZEN_REASON, UnresolvedStore
 
 log = structlog.get_logger("crosswatch.sync")

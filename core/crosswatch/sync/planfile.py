@@ -15,8 +15,8 @@ from pathlib import Path
 import anyio
 import msgspec
 
-from crosswatch.jobs import JobContext
 from crosswatch.errors import CrosswatchError
+from crosswatch.jobs import JobContext
 from crosswatch.model import Feature, Item
 from crosswatch.state import atomic_write_bytes
 from crosswatch.sync import baseline as baselines

@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import structlog
 
-from crosswatch.jobs import JobContext
 from crosswatch.config import Config
 from crosswatch.errors import fault_message
 from crosswatch.events import ScheduleFired
+from crosswatch.jobs import JobContext
 from crosswatch.plugins import PluginHost
 from crosswatch.sync.engine import run_pair, summary_rows
 from crosswatch.sync.pairs import find_pair, resolve_pairs

@@ -22,11 +22,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from crosswatch.jobs import JobContext
 from crosswatch.captures.format import ALL, CaptureError, Header, items_of
 from crosswatch.captures.plan import describe
 from crosswatch.captures.store import MISSING, CaptureRef, CaptureStore, check_label
 from crosswatch.commands.capture import _child_matches, _matches
+from crosswatch.jobs import JobContext
 from crosswatch.model import Feature
 from crosswatch.runs import Run, RunHistory
 from crosswatch.webui.app import UI, WebError

@@ -17,11 +17,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from crosswatch.captures.compare import CompareReport, compare_captures, diff_lines
-from crosswatch.jobs import JobContext
 from crosswatch.captures.format import CaptureError, Header
 from crosswatch.captures.plan import by_type, describe
 from crosswatch.captures.store import CaptureStore, now
 from crosswatch.errors import fault_message
+from crosswatch.jobs import JobContext
 from crosswatch.model import Feature
 from crosswatch.profiles import ProfileError, opened
 from crosswatch.webui.app import UI, WebError

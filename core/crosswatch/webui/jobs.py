@@ -16,8 +16,8 @@ from typing import Any
 import anyio
 import structlog
 
-from crosswatch.jobs import JobContext
 from crosswatch.errors import fault_message
+from crosswatch.jobs import JobContext
 from crosswatch.recording import Recording
 from crosswatch.webui.app import UI, WebError
 
