@@ -169,6 +169,9 @@ BUGGY_PLUGIN = textwrap.dedent(
     '''
 )
 
+#: the line of the drop-in that raises
+BUG_LINE = next(n for n, text in enumerate(BUGGY_PLUGIN.splitlines(), 1) if 'answer["MediaContainer"]' in text)
+
 
 @pytest.fixture
 def buggy(cw_env: CwEnv) -> Iterator[CwEnv]:
@@ -183,14 +186,21 @@ def buggy(cw_env: CwEnv) -> Iterator[CwEnv]:
 def test_a_plugins_bug_is_one_internal_error_line_asking_for_verbose(buggy: CwEnv) -> None:
     result = buggy.cli("capture", "create", "--provider", "buggy", "--feature", "watchlist")
     line = one_line(result)
-    assert line == "crosswatch: internal error: KeyError: 'MediaContainer' (run with -v to see the traceback)"
+    # the line names where it was raised: the plugin's own file, so the person knows whom to ask
+    assert (
+        line
+        == f"crosswatch: internal error: KeyError: 'MediaContainer' (buggy.py:{BUG_LINE}) (run with -v to see the traceback)"
+    )
 
 
 def test_with_verbose_a_bug_shows_its_traceback(buggy: CwEnv) -> None:
     result = buggy.cli("-v", "capture", "create", "--provider", "buggy", "--feature", "watchlist")
     assert result.code == 1
     assert "Traceback" in result.err and 'answer["MediaContainer"]' in result.err
-    assert result.err.rstrip().splitlines()[-1] == "crosswatch: internal error: KeyError: 'MediaContainer'"
+    assert (
+        result.err.rstrip().splitlines()[-1]
+        == f"crosswatch: internal error: KeyError: 'MediaContainer' (buggy.py:{BUG_LINE})"
+    )
 
 
 # -- the daemon's scheduled jobs ----------------------------------------------------------

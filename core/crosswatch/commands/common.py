@@ -64,6 +64,9 @@ def report(exc: Exception, *, verbose: bool) -> int:
     bug = unexpected(exc)
     message = " ".join(str(bug).split())
     said = f"{type(bug).__name__}: {message}" if message else type(bug).__name__
+    frames = traceback.extract_tb(bug.__traceback__)
+    if frames:  # where it was raised: often a plugin's file, which tells whom to ask
+        said += f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})"
     return fail(f"internal error: {said}" + ("" if verbose else " (run with -v to see the traceback)"))
 
 
