@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Self
 
+from crosswatch.model import Item
+
 
 @dataclass(frozen=True)
 class Event:
@@ -162,7 +164,7 @@ class PlaybackObserved(Event):
     provider: str
     profile: str
     state: str  # "playing", "paused", "stopped"
-    item: Any
+    item: Item
     progress: float  # percent
     source: str = "watcher"
     user: str = ""  # the account's title on the provider
@@ -177,7 +179,7 @@ class RatingObserved(Event):
 
     provider: str
     profile: str
-    item: Any
+    item: Item
     rating: int | None
     source: str = "watcher"
     user: str = ""
