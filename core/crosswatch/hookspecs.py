@@ -9,7 +9,7 @@ a plugin overrides it with ``@hookimpl(tryfirst=True)``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -51,7 +51,7 @@ def crosswatch_config_sections() -> Sequence[ConfigSection] | None:
 
 
 @hookspec
-def crosswatch_auth_flows() -> dict[str, Callable[[AuthContext], Awaitable[None]]] | None:
+def crosswatch_auth_flows() -> dict[str, Callable[[AuthContext[Any]], Awaitable[None]]] | None:
     """Return ``{section: sign_in}`` for ``crosswatch auth <section>`` (Trakt device code, Plex PIN).
 
     ``sign_in(ctx)`` talks to the person through ``ctx.say`` and saves what it gets in ``ctx.state``.

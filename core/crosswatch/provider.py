@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from crosswatch.model import Feature, Item
 
@@ -48,13 +48,21 @@ class WriteResult:
     frozen: list[Item] = field(default_factory=list)
 
 
+#: a plugin's config section type (the msgspec Struct it declared in crosswatch_config_sections)
+S = TypeVar("S")
+
+
 @dataclass(frozen=True)
-class ProviderContext:
-    """Everything a factory gets to build one provider instance for one profile."""
+class ProviderContext(Generic[S]):
+    """Everything a factory gets to build one provider instance for one profile.
+
+    Annotate a factory ``def build(ctx: ProviderContext[MySettings]) -> MyProvider`` to have
+    ``ctx.settings`` typed as the plugin's own section (with the profile's overrides applied).
+    """
 
     provider_id: str
     profile: str
-    settings: Any  # the profile's validated config section (a msgspec Struct)
+    settings: S  # the profile's validated config section
     state: StateDir
     bus: BusView | None = None
 
@@ -144,11 +152,11 @@ class SignInState:
 
 
 @dataclass(frozen=True)
-class AuthContext:
+class AuthContext(Generic[S]):
     """What a provider's sign-in flow gets (``crosswatch auth <provider>``)."""
 
     profile: str
-    settings: Any
+    settings: S  # the profile's validated config section
     state: StateDir
     say: Callable[[str], None]  # tell the person what to do (the code to enter, the URL)
 
@@ -158,7 +166,7 @@ class ProviderSpec:
     """A provider as a plugin registers it."""
 
     id: str  # upper case, e.g. "PLEX"
-    factory: Callable[[ProviderContext], Provider]
+    factory: Callable[[ProviderContext[Any]], Provider]
     features: Mapping[Feature, FeatureSupport]
     title: str = ""
     config_section: str = ""  # default: id.lower()
