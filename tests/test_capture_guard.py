@@ -34,6 +34,7 @@ from crosswatch.jobs import JobContext
 from crosswatch.listener_pause import DAEMON_FILE, DaemonGuard, GuardError, guard_route
 from crosswatch.web import WebApp
 from crosswatch_plex.emulator import EmulatorSettings, PlexEmulator
+from tests.conditions import wait_until
 from tests.daemon_proc import DaemonProcess
 
 CROSSWATCH = str(Path(sys.executable).with_name("crosswatch"))
@@ -135,14 +136,6 @@ async def plex_ratings_to_bus(
                 rating = reply.json()["MediaContainer"]["Metadata"][0].get("userRating")
                 value = round(rating) if rating else None
                 bus.emit(RatingObserved("PLEX", "default", item=entry["itemID"], rating=value, source="websocket"))
-
-
-async def wait_until(condition: Any, timeout: float = 30.0, what: str = "the condition") -> None:
-    with anyio.move_on_after(timeout):
-        while not condition():
-            await anyio.sleep(0.02)
-        return
-    pytest.fail(f"waited {timeout}s for {what}")
 
 
 def free_port() -> int:

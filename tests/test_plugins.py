@@ -364,7 +364,7 @@ def test_exiting_misspelt_and_missing_plugins_are_reported_and_editor_files_igno
     assert row(rows, "mediabox")["status"] == row(rows, "simkl")["status"] == "loaded"
 
 
-EMBY_DROPIN = textwrap.dedent(
+KODI_DROPIN = textwrap.dedent(
     '''\
     """Registers its provider, then its hook falls over."""
     import msgspec
@@ -372,19 +372,19 @@ EMBY_DROPIN = textwrap.dedent(
     from crosswatch.config import ConfigSection
     from crosswatch.provider import FeatureSupport, ProviderSpec
 
-    class EmbySettings(msgspec.Struct):
+    class KodiSettings(msgspec.Struct):
         url: str = ""
 
     CONFIGURED = []
 
     @hookimpl
     def crosswatch_register_providers(register):
-        register(ProviderSpec("EMBY", lambda ctx: None, {"watchlist": FeatureSupport()}))
-        raise ConnectionError("emby server unreachable")
+        register(ProviderSpec("KODI", lambda ctx: None, {"watchlist": FeatureSupport()}))
+        raise ConnectionError("kodi server unreachable")
 
     @hookimpl
     def crosswatch_config_sections():
-        return [ConfigSection("emby", EmbySettings)]
+        return [ConfigSection("kodi", KodiSettings)]
 
     @hookimpl
     def crosswatch_configure(config):
@@ -394,26 +394,26 @@ EMBY_DROPIN = textwrap.dedent(
 
 
 def test_plugin_whose_register_hook_raises_is_failed_without_its_providers(config_dir: Path, installed: Path) -> None:
-    dropin(config_dir, "emby", EMBY_DROPIN)
+    dropin(config_dir, "kodi", KODI_DROPIN)
     host = loaded_host(config_dir)
 
-    emby = host.plugins["emby"]
-    assert emby.status == "failed"
-    assert "ConnectionError: emby server unreachable" in emby.error
-    assert f"emby.py:{line_of(EMBY_DROPIN, 'raise ConnectionError')}" in emby.error
-    assert "EMBY" not in host.providers.ids()
-    with pytest.raises(KeyError, match="no provider EMBY"):
-        host.providers.get("EMBY")
-    assert "emby" not in host.sections()
-    assert emby.providers == [] and emby.sections == []
+    kodi = host.plugins["kodi"]
+    assert kodi.status == "failed"
+    assert "ConnectionError: kodi server unreachable" in kodi.error
+    assert f"kodi.py:{line_of(KODI_DROPIN, 'raise ConnectionError')}" in kodi.error
+    assert "KODI" not in host.providers.ids()
+    with pytest.raises(KeyError, match="no provider KODI"):
+        host.providers.get("KODI")
+    assert "kodi" not in host.sections()
+    assert kodi.providers == [] and kodi.sections == []
     assert {"MEDIABOX", "SIMKL"} <= set(host.providers.ids())
     assert host.plugins["mediabox"].status == host.plugins["simkl"].status == "loaded"
 
     # a failed plugin takes no further part: its other hooks are not called
     config = load_config(config_dir, host.sections())
     called = [name for name, _ in host.call_each("crosswatch_configure", config=config)]
-    assert "emby" not in called and {"mediabox", "simkl"} <= set(called)
-    assert sys.modules["crosswatch_dropin_emby"].CONFIGURED == []
+    assert "kodi" not in called and {"mediabox", "simkl"} <= set(called)
+    assert sys.modules["crosswatch_dropin_kodi"].CONFIGURED == []
 
 
 GRUMPY_DROPIN = textwrap.dedent(

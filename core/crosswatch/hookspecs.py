@@ -86,7 +86,11 @@ def crosswatch_capture_created(capture: CaptureRef) -> None:
 
 @hookspec
 def crosswatch_capture_filter(provider: str, profile: str, feature: Feature, items: list[Item]) -> list[Item] | None:
-    """Return a filtered item list before a capture is written (e.g. library whitelists), or None."""
+    """Return a filtered item list before a capture is written (e.g. library whitelists), or None.
+
+    Filters chain: each plugin gets what the one before returned. A filter that raises fails the
+    capture (nothing is written). Safety captures (before a clear or a restore) are never filtered.
+    """
 
 
 # -- restore ----------------------------------------------------------------------------

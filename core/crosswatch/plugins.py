@@ -189,7 +189,8 @@ class PluginHost:
                 elif impl.wrapper or impl.hookwrapper:
                     wrappers.append(where)
         if unknown:
-            return f"unknown hook {', '.join(unknown)}: not in crosswatch's hookspecs (misspelt? optionalhook=True allows it)"
+            hint = "not in crosswatch's hookspecs (misspelt? optionalhook=True allows it)"
+            return f"unknown hook {', '.join(unknown)}: {hint}"
         if wrappers:
             return (
                 f"wrapper hook {', '.join(wrappers)}: crosswatch calls each plugin's hooks on their own, "
@@ -266,9 +267,8 @@ class PluginHost:
         plugin raising does not stop the others. The order is pluggy's (last registered first).
         """
         wanted = set(plugins) if plugins is not None else None
-        names = list(dict.fromkeys(i.plugin_name for i in reversed(getattr(self.pm.hook, hook).get_hookimpls())))
         results = []
-        for name in names:
+        for name in self._implementers(hook):
             if wanted is not None and name not in wanted:
                 continue
             try:
@@ -280,6 +280,30 @@ class PluginHost:
                     info.hook_errors += 1
                 log.error("plugin.hook_failed", plugin=name, hook=hook, error=_short_error(exc))
         return results
+
+    def call_chain(self, hook: str, key: str, value: Any, **kwargs: Any) -> Any:
+        """Pass ``value`` through each plugin's ``hook`` in turn, as argument ``key``.
+
+        Each plugin gets what the one before it returned (None keeps the value). A plugin that
+        raises stops the chain with a PluginError: a filter that fails must not let through
+        what it was meant to hold back.
+        """
+        for name in self._implementers(hook):
+            try:
+                found = self._own_caller(hook, name)(**{key: value}, **kwargs)
+            except (Exception, SystemExit) as exc:
+                info = self.plugins.get(name)
+                if info:
+                    info.hook_errors += 1
+                raise PluginError(f"plugin {name}: {hook} failed: {_short_error(exc)}") from exc
+            if found and found[0] is not None:
+                value = found[0]
+        return value
+
+    def _implementers(self, hook: str) -> list[str]:
+        """The plugins implementing ``hook``, in pluggy's order (last registered first)."""
+        impls = getattr(self.pm.hook, hook).get_hookimpls()
+        return list(dict.fromkeys(i.plugin_name for i in reversed(impls)))
 
     @property
     def hook(self) -> Any:

@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+
 from crosswatch.config import Config
 from crosswatch.errors import CrosswatchError
 from crosswatch.model import Feature
@@ -69,4 +71,5 @@ async def opened(profile: Profile, state: StateDir, bus: Any = None) -> AsyncIte
     try:
         yield instance
     finally:
-        await instance.aclose()
+        with anyio.CancelScope(shield=True):  # a cancelled job still closes its connections
+            await instance.aclose()

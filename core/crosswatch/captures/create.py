@@ -148,11 +148,17 @@ def _capture(
     schedule: str,
     reason: str,
 ) -> Capture:
-    for _, filtered in ctx.host.call_each(
-        "crosswatch_capture_filter", provider=target.provider, profile=target.profile, feature=feature, items=items
-    ):
-        if filtered is not None:
-            items = list(filtered)
+    if kind != "safety":  # a safety capture keeps all that a clear or a restore may remove, filters or not
+        items = list(
+            ctx.host.call_chain(
+                "crosswatch_capture_filter",
+                "items",
+                items,
+                provider=target.provider,
+                profile=target.profile,
+                feature=feature,
+            )
+        )
     without_date = 0
     if feature == Feature.HISTORY:
         dated = [i for i in items if i.watched_at]

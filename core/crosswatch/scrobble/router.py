@@ -28,9 +28,10 @@ import msgspec
 import structlog
 
 from crosswatch.config import Config
-from crosswatch.events import PlaybackObserved, RatingObserved
+from crosswatch.errors import CrosswatchError, fault_message
+from crosswatch.events import ConfigReloaded, PlaybackObserved, RatingObserved
 from crosswatch.model import Feature, title_key
-from crosswatch.profiles import ProfileError, resolve_profile
+from crosswatch.profiles import resolve_profile
 from crosswatch.provider import Provider, ProviderContext, ProviderRegistry, ScrobbleAction, Scrobbler
 from crosswatch.scrobble.echo_filter import ListenerGuard
 from crosswatch.state import StateDir
@@ -60,11 +61,13 @@ class ScrobbleRouter:
         self.forwarded: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
         self._providers: dict[str, Provider] = {}
+        self._retired: list[Provider] = []  # built from an earlier config: closed by the worker
         self._sessions: dict[tuple[str, str], str] = {}  # (target, session) -> last action sent
         self._stopped: dict[tuple[str, str], float] = {}
         self._ratings: dict[tuple[str, str], tuple[int | None, float]] = {}
         bus.subscribe(PlaybackObserved, self.observe)
         bus.subscribe(RatingObserved, self.observe)
+        bus.subscribe(ConfigReloaded, self._reloaded)
 
     async def _tell_expired(self, record: dict[str, Any]) -> None:
         """A listener pause expired: tell the ``guard`` notification targets."""
@@ -108,20 +111,33 @@ class ScrobbleRouter:
 
     async def run(self) -> None:
         """Forward queued events until cancelled; providers are closed at the end."""
-        from crosswatch.http import HttpError  # httpx: imported once the daemon is up, not before
-
         try:
             async with self._receive:
                 async for event in self._receive:
+                    await self._close_retired()
                     for target in self.get_config().scrobble.targets:
                         try:
                             await self._forward(target, event)
-                        except (HttpError, ProfileError, OSError) as exc:
-                            log.warning("scrobble.failed", target=target, error=str(exc))
+                        except (CrosswatchError, OSError) as exc:
+                            log.warning("scrobble.failed", target=target, error=fault_message(exc) or str(exc))
+                        except Exception as exc:  # a target's bug must not end scrobbling for the others
+                            log.error(
+                                "scrobble.failed", target=target, error=f"{type(exc).__name__}: {exc}", exc_info=exc
+                            )
         finally:
-            with anyio.CancelScope(shield=True):
-                for provider in self._providers.values():
-                    await provider.aclose()
+            self._reloaded(ConfigReloaded())
+            await self._close_retired()
+
+    def _reloaded(self, _: ConfigReloaded) -> None:
+        """A new config: targets are built again from it on their next use (the worker closes the old)."""
+        self._retired += self._providers.values()
+        self._providers = {}
+
+    async def _close_retired(self) -> None:
+        retired, self._retired = self._retired, []
+        with anyio.CancelScope(shield=True):
+            for provider in retired:
+                await provider.aclose()
 
     def _provider(self, target: str) -> Provider:
         if target not in self._providers:
@@ -171,6 +187,9 @@ class ScrobbleRouter:
 
     async def _rating(self, target: str, provider: Provider, event: RatingObserved) -> None:
         key = title_key(event.item)
+        support = self.registry.get(provider.id).features.get(Feature.RATINGS)
+        if support is None or not (support.remove if event.rating is None else support.add):
+            return  # the target keeps no ratings (or cannot change them)
         window = self.get_config().scrobble.ratings_window_s
         last = self._ratings.get((target, key))
         if last is not None and last[0] == event.rating and time.monotonic() - last[1] < window:
