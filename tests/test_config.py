@@ -311,7 +311,7 @@ def test_unknown_keys_warn_with_their_path_and_line_and_do_not_fail(tmp_path: Pa
             "[plex.profiles.kids]",
             "user = 'Kids'",
             "usr = 'Kids'             # <plex.profiles.kids.usr>",
-            "[jellyfin]               # <jellyfin>",
+            "[kodi]                   # <kodi>",
             "url = 'x'",
             PAIR,
             "[pairs.features.watchlist]",
@@ -332,7 +332,7 @@ def test_unknown_keys_warn_with_their_path_and_line_and_do_not_fail(tmp_path: Pa
         "plex.ratings_workers",
         "plex.history.include_watched",
         "plex.profiles.kids.usr",
-        "jellyfin",
+        "kodi",
         "pairs[0].features.watchlist.remov",
         "captures.schedules[0].keep",
     ]:
@@ -414,12 +414,12 @@ def test_duplicate_pair_names_are_an_error_at_the_second(tmp_path: Path, section
 
 
 def test_pair_naming_a_section_no_plugin_provides_is_an_error(tmp_path: Path, sections: dict) -> None:
-    text = '[[pairs]]\nname = "j2t"\nsource = "jellyfin"  # <here>\ntarget = "trakt"\n'
+    text = '[[pairs]]\nname = "j2t"\nsource = "kodi"  # <here>\ntarget = "trakt"\n'
 
     issue = only(faults(tmp_path, sections, text), "pairs[0].source")
 
     assert issue.line == line_of(text, "<here>")
-    assert "jellyfin" in issue.message
+    assert "kodi" in issue.message
 
 
 def test_pair_naming_a_provider_whose_plugin_is_not_loaded_is_an_error(tmp_path: Path, sections: dict) -> None:

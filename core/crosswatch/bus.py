@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import structlog
@@ -125,6 +125,18 @@ class EventBus:
                     await self.publish(event)
                 except PublishError as exc:
                     log.error("bus.subscriber_failed", event_type=type(event).__name__, error=str(exc))
+
+
+class Publisher(Protocol):
+    """Where a job's events go: the daemon's bus, or (in a command) the running daemon."""
+
+    async def publish(self, event: Event) -> None:
+        """Send ``event`` and wait until every receiver has acted on it."""
+        ...
+
+    def emit(self, event: Event) -> object:
+        """Send ``event`` without waiting (it may be dropped under load)."""
+        ...
 
 
 class BusView:

@@ -141,7 +141,10 @@ def crosswatch_capture_deleted(ref: CaptureRef) -> None:
 
 @hookspec
 def crosswatch_configure(config: Config) -> None:
-    """Take the validated config; called at start and again after every accepted reload."""
+    """Take the validated config; called at the daemon's start and after every accepted reload.
+
+    Daemon only (like services, subscribe and web routes): a one-shot command does not call it.
+    """
 
 
 @hookspec
@@ -155,9 +158,9 @@ def crosswatch_services(ctx: ServiceContext) -> Sequence[Callable[[ServiceContex
 
 @hookspec
 def crosswatch_subscribe(bus: BusView) -> None:
-    """Subscribe handlers on the event bus; subscriptions are dropped if the plugin is disabled."""
+    """Subscribe handlers on the daemon's event bus; dropped if the plugin is disabled (daemon only)."""
 
 
 @hookspec
 def crosswatch_web_routes() -> Sequence[BaseRoute] | None:
-    """Return Starlette routes to mount on the daemon's HTTP endpoint (e.g. webhooks)."""
+    """Return Starlette routes to mount on the daemon's HTTP endpoint (e.g. webhooks); daemon only."""

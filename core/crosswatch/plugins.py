@@ -328,6 +328,8 @@ class PluginHost:
 def _contract_refusal(plugin: object) -> str:
     """Why a plugin written for another major version of the contract is refused, or ""."""
     wanted = getattr(plugin, "CROSSWATCH_CONTRACT", None)
+    if isinstance(wanted, tuple) and wanted:  # (1, 0), shaped like CONTRACT_VERSION: its major counts
+        wanted = wanted[0]
     if wanted is None or wanted == CONTRACT_VERSION[0]:
         return ""
     have = ".".join(map(str, CONTRACT_VERSION))

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, runt
 from crosswatch.model import Feature, Item
 
 if TYPE_CHECKING:
-    from crosswatch.bus import BusView
+    from crosswatch.bus import Publisher
     from crosswatch.state import StateDir
+    from crosswatch.unresolved import UnresolvedStore
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class WriteResult:
     - ``unresolved``: this provider cannot find the title (no id matches), with why. A
       provider keeps these in its ``UnresolvedStore`` so later runs skip them.
     - ``frozen``: skipped without a request, because an earlier run put them in the
-      unresolved store (``UnresolvedStore.split``); ``crosswatch unresolved release`` lets them
+      unresolved store (``UnresolvedStore.split``); ``crosswatch unresolved clear`` lets them
       be tried again.
     """
 
@@ -64,12 +65,23 @@ class ProviderContext(Generic[S]):
     profile: str
     settings: S  # the profile's validated config section
     state: StateDir
-    bus: BusView | None = None
+    bus: Publisher | None = None  # None where the job has no bus (a scrobble target, a dry run)
 
     @property
     def config_dir(self) -> Path:
         """The folder holding config.toml (a provider may keep its own files there, e.g. a CSV)."""
         return self.state.config_dir
+
+    @property
+    def file_prefix(self) -> str:
+        """The profile's state file prefix (``trakt``, ``trakt-kids``): name your files with it."""
+        return file_prefix(self.provider_id, self.profile)
+
+    def unresolved(self) -> UnresolvedStore:
+        """The profile's unresolved store, where core's sync and ``crosswatch unresolved`` look."""
+        from crosswatch.unresolved import UnresolvedStore
+
+        return UnresolvedStore(self.state, self.file_prefix)
 
 
 @runtime_checkable
@@ -170,6 +182,7 @@ class ProviderSpec:
     features: Mapping[Feature, FeatureSupport]
     title: str = ""
     config_section: str = ""  # default: id.lower()
+    needs_sign_in: bool = True  # False: crosswatch status lists no sign-in for it (a local file, say)
 
     @property
     def section(self) -> str:

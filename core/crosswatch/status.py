@@ -167,8 +167,16 @@ def gather(config: Config, host: Any, *, recent: int = 10) -> Status:
         job.last, job.last_ok = latest.get(job.job), last_ok.get(job.job)
         job.next = _next_fire(config, job, now)
     for section, provider_section in sorted(config.sections.items()):
+        if not provider_section.configured:
+            continue  # an installed provider this config does not use
+        spec = host.providers.by_section(section)
+        if spec is not None and not spec.needs_sign_in:
+            continue
         for profile in sorted(provider_section.profiles):
-            said = host.hook.crosswatch_sign_in_state(section=section, profile=profile, state=state)
+            try:
+                said = host.hook.crosswatch_sign_in_state(section=section, profile=profile, state=state)
+            except Exception as exc:  # a plugin's bug must not hide the rest of the status
+                said = SignInState(False, f"the plugin could not say: {type(exc).__name__}: {exc}")
             sign_in = SignIn(section, profile, said)
             failure = latest.get(f"sign-in:{section}.{profile}") or latest.get(f"sign-in:{section.upper()}.{profile}")
             if failure is not None and failure.result == "failed":

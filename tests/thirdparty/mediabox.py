@@ -76,11 +76,8 @@ class MediaboxProvider:
         for item in items:
             keys = set(match_keys(item))
             kept = [h for h in held if not keys & set(match_keys(h))]
-            if len(kept) == len(held):
-                result.failed.append((item, "not found"))
-            else:
-                held[:] = kept
-                result.ok.append(item)
+            held[:] = kept
+            result.ok.append(item)  # absent or removed: either way it is gone, as the contract asks
         return result
 
     async def aclose(self) -> None:

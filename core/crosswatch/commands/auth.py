@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
 
 from crosswatch.commands.common import config_dir, fail, plugin_host, quiet_logging
 from crosswatch.config import ConfigError, load_config
-from crosswatch.http import HttpError
+from crosswatch.errors import CrosswatchError
 from crosswatch.provider import AuthContext
 from crosswatch.state import StateDir
 
@@ -18,15 +19,21 @@ def cmd_auth(args: argparse.Namespace) -> int:
     quiet_logging(args)
     folder = config_dir(args)
     host = plugin_host(folder)
-    flows: dict[str, Callable[[AuthContext], Awaitable[None]]] = {}
-    for _plugin, found in host.call_each("crosswatch_auth_flows"):
-        flows.update(found or {})
+    flows: dict[str, Callable[[AuthContext[Any]], Awaitable[None]]] = {}
+    offered: dict[str, str] = {}
+    for plugin, found in host.call_each("crosswatch_auth_flows"):
+        for section, flow in (found or {}).items():
+            if section in offered:
+                return fail(f"plugins {offered[section]} and {plugin} both offer a sign-in for [{section}]")
+            flows[section], offered[section] = flow, plugin
     section = args.provider.lower()
     sign_in = flows.get(section)
     if sign_in is None:
         return fail(f"no sign-in for {args.provider!r} (available: {', '.join(sorted(flows)) or 'none'})")
     try:
         config = load_config(folder, host.sections())
+        if section not in config.sections:
+            return fail(f"[{section}] is not in {folder / 'config.toml'}: add the section first")
         profiles = config.sections[section].profiles
         if args.profile not in profiles:
             return fail(f"[{section}] has no profile {args.profile!r}")
@@ -36,6 +43,6 @@ def cmd_auth(args: argparse.Namespace) -> int:
         anyio.run(sign_in, ctx)
     except ConfigError as exc:
         return fail(exc)
-    except HttpError as exc:
+    except CrosswatchError as exc:
         return fail(f"{section} sign-in failed: {exc}")
     return 0

@@ -188,7 +188,11 @@ def load_config(
         if name in raw:
             provider_sections[name] = _validate_section(src, name, raw[name], spec)
         else:
-            provider_sections[name] = ProviderSection(name, {"default": msgspec.convert({}, spec.schema)})
+            try:
+                defaults = msgspec.convert({}, spec.schema)
+            except msgspec.ValidationError:
+                continue  # the section has required keys: its provider is simply not configured
+            provider_sections[name] = ProviderSection(name, {"default": defaults}, configured=False)
 
     # schedules.toml only holds [[captures.schedules]] entries (written by `capture schedule`)
     extra_schedules: list[CaptureSchedule] = []

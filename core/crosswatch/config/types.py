@@ -65,6 +65,7 @@ class ProviderSection:
 
     name: str
     profiles: dict[str, Any]
+    configured: bool = True  # False: not in config.toml (its defaults stand in)
 
     @property
     def default(self) -> Any:
