@@ -227,11 +227,10 @@ def drop(held: list[Item], item: Item, feature: Feature) -> list[Item]:
 class CsvlogProvider:
     """One CSVLOG profile: three CSV files in one folder."""
 
-    def __init__(self, ctx: ProviderContext) -> None:
+    def __init__(self, ctx: ProviderContext[CsvlogSettings]) -> None:
         self.id = ctx.provider_id
         self.profile = ctx.profile
-        settings: CsvlogSettings = ctx.settings
-        self.folder = ctx.config_dir / Path(settings.folder).expanduser()  # an absolute folder stays as it is
+        self.folder = ctx.config_dir / Path(ctx.settings.folder).expanduser()  # an absolute folder stays as it is
         self.state = ctx.state
         # file_prefix: the name core reads this profile's unresolved files under
         self.prefix = file_prefix(ctx.provider_id, ctx.profile)
