@@ -131,7 +131,8 @@ def view(feature: Feature, items: Iterable[Item]) -> Counter[tuple[object, ...]]
             value = percent(item)
             out[(key, None if value is None else round(value))] += 1
         elif feature == Feature.HISTORY:
-            out[(key, second_of(item))] += 1
+            second = second_of(item)
+            out[(key, None if second is None else stamp(second))] += 1
         else:
             out[(key,)] += 1
     return out
