@@ -113,23 +113,6 @@ class TestTraktContract(ProviderContract):
     """TRAKT against the Trakt emulator, titles sent by IMDb/TMDB/TVDB ids (as from Plex)."""
 
     spec = registered_spec(crosswatch_trakt, "TRAKT")
-    known_breaks = {
-        ("test_remove_of_absent_items_is_ok", Feature.HISTORY): (
-            "a play Trakt does not have is reported failed ('play not on Trakt (none at that time)'), not ok"
-        ),
-        ("test_remove_of_absent_items_is_ok", Feature.PROGRESS): (
-            "an item without a Trakt playback id is reported failed ('no Trakt playback id: read progress "
-            "first'), even where Trakt holds no progress for the title"
-        ),
-        ("test_equal_copies_are_counted_by_item_key", Feature.RATINGS): (
-            "Trakt keeps one rating, but the provider's index (trakt_ratings.index.json) takes both copies: "
-            "its reads, a new instance's too, show the title twice"
-        ),
-        ("test_equal_copies_are_counted_by_item_key", Feature.HISTORY): (
-            "Trakt gets one play (the copy is skipped as already there), but the provider's index "
-            "(trakt_history.index.json) takes both: its reads show two plays"
-        ),
-    }
 
     @asynccontextmanager
     async def provider(self, config_dir: Path) -> AsyncIterator[Provider]:

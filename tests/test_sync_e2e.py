@@ -720,7 +720,7 @@ BAD_PAIRS = {
         [SyncEnv.pair("p", source="plex.kids")],
         "pairs[0].source: [plex] has no profile 'kids'",  # found when the config loads
     ),
-    "an unknown provider": ([SyncEnv.pair("p", target="jellyfin")], "jellyfin"),
+    "an unknown provider": ([SyncEnv.pair("p", target="kodi")], "kodi"),
     "Plex progress removals": (
         [SyncEnv.pair("p", source="trakt", target="plex", features=["progress"], remove=True)],
         "pair 'p': PLEX cannot remove progress (set remove = false for it)",

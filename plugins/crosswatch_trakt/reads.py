@@ -289,11 +289,20 @@ def _patched(feature: Feature, items: list[Item], added: list[Item], removed: li
         gone = set(map(item_key, removed))
         kept = [i for i in items if item_key(i) not in gone]
         there = {(k, (i.watched_at or "")[:19]) for i in kept for k in match_keys(i)}
-        new = [i for i in added if not any((k, (i.watched_at or "")[:19]) in there for k in match_keys(i))]
-        return kept + new  # a play reported done because it was there already is not counted twice
+        new = []
+        for play in added:  # a play there already, or sent twice in one call, is one play on Trakt
+            keys = {(k, (play.watched_at or "")[:19]) for k in match_keys(play)}
+            if not keys & there:
+                new.append(play)
+                there |= keys
+        return kept + new
     touched = TitleKeys(added + removed)
     kept = [i for i in items if not touched.holds(i)]
-    return kept + [msgspec.structs.replace(i, rated_at=i.rated_at or now) for i in added]
+    latest: dict[tuple[object, ...], Item] = {}  # one rating per title: the last one sent
+    for item in added:
+        first = next(match_keys(item), None)
+        latest[first if first is not None else (item_key(item),)] = item
+    return kept + [msgspec.structs.replace(i, rated_at=i.rated_at or now) for i in latest.values()]
 
 
 class TitleKeys:

@@ -17,12 +17,12 @@ import structlog
 
 from crosswatch import progress
 from crosswatch.http import HttpError, OutcomeUnknown
-from crosswatch.model import Feature, Item, MediaType, epoch_seconds, item_key
+from crosswatch.model import Feature, Item, MediaType, epoch_seconds, item_key, match_keys
 from crosswatch.provider import WriteResult
 from crosswatch.unresolved import UnresolvedStore
 from crosswatch_trakt.client import TraktClient
 from crosswatch_trakt.errors import AccountLimit, TraktError
-from crosswatch_trakt.mapping import api_ids, build_payload, match_sent, parse_list, summary_not_found
+from crosswatch_trakt.mapping import api_ids, build_payload, match_sent, parse_entry, parse_list, summary_not_found
 
 log = structlog.get_logger("crosswatch.trakt")
 
@@ -298,23 +298,17 @@ class Writer:
             return given if isinstance(given, int) else found.get(id(item))
 
         with_ids = [i for i in items if history_id(i) is not None]
-        result.failed.extend((i, "play not on Trakt (none at that time)") for i in items if history_id(i) is None)
+        result.ok.extend(i for i in items if history_id(i) is None)  # no play at that time: already gone
         for batch in progress.batches("TRAKT history: removing", self._batches(with_ids)):
             body = {"ids": [history_id(i) for i in batch]}
             try:
-                summary = await self.client.post("/sync/history/remove", body, scope=scope, idempotent=True)
+                await self.client.post("/sync/history/remove", body, scope=scope, idempotent=True)
             except HttpError as exc:
                 result.failed.extend((i, str(exc)) for i in batch)
                 continue
             finally:
                 self.on_write()
-            gone = set((summary.get("not_found") or {}).get("ids") or ()) if isinstance(summary, dict) else set()
-            for item in batch:
-                (
-                    result.failed.append((item, "play not on Trakt"))
-                    if history_id(item) in gone
-                    else result.ok.append(item)
-                )
+            result.ok.extend(batch)  # removed, or (Trakt's not_found) not there any more: gone either way
         log.info("trakt.write", scope=scope, action="remove", ok=len(result.ok), failed=len(result.failed))
         return result
 
@@ -379,10 +373,13 @@ class Writer:
 
     async def remove_progress(self, items: Sequence[Item]) -> WriteResult:
         result = WriteResult()
+        known = await self._playback_ids([i for i in items if not isinstance(i.extra.get("id"), int)])
         for item in items:
             playback = item.extra.get("id")
             if not isinstance(playback, int):
-                result.failed.append((item, "no Trakt playback id: read progress first"))
+                playback = next((known[k] for k in match_keys(item) if k in known), None)
+            if playback is None:
+                result.ok.append(item)  # Trakt holds no progress of it: already gone
                 continue
             try:
                 response = await self.client.request("DELETE", f"/sync/playback/{playback}", scope="TRAKT:progress")
@@ -394,6 +391,21 @@ class Writer:
             finally:
                 self.on_write()
         return result
+
+
+    async def _playback_ids(self, items: Sequence[Item]) -> dict[tuple[object, ...], int]:
+        """The playback ids Trakt holds, by match key (read only when some item lacks its id)."""
+        if not items:
+            return {}
+        entries = await self.client.get("/sync/playback", scope="TRAKT:progress")
+        out: dict[tuple[object, ...], int] = {}
+        for entry in entries if isinstance(entries, list) else ():
+            item = parse_entry(entry)
+            playback = item.extra.get("id") if item is not None else None
+            if item is not None and isinstance(playback, int):
+                for key in match_keys(item):
+                    out[key] = playback
+        return out
 
 
 def _iso(moment: datetime) -> str:
