@@ -81,15 +81,6 @@ class TestPlexContract(ProviderContract):
     """PLEX against the Plex emulator: PMS for ratings, history and progress, Discover for the watchlist."""
 
     spec = registered_spec(crosswatch_plex, "PLEX")
-    known_breaks = {
-        ("test_adding_twice_is_adding_once", Feature.HISTORY): (
-            "each add of a play is a new /:/scrobble, which Plex records as one more play at now: "
-            "the same play added again is a second play"
-        ),
-        ("test_equal_copies_are_counted_by_item_key", Feature.HISTORY): (
-            "two equal plays in one add are two /:/scrobble calls: two plays"
-        ),
-    }
 
     @asynccontextmanager
     async def provider(self, config_dir: Path) -> AsyncIterator[Provider]:

@@ -98,7 +98,9 @@ class Provider(Protocol):
     - ``add`` upserts: an item that is there already is updated to the given fields (a new
       rating, a later progress), and reported ``ok``. Adding the same items twice leaves the
       provider as adding them once, except for history, where each Item is one play and a
-      play at the same ``watched_at`` must not be added twice.
+      play at the same ``watched_at`` must not be added twice. (A provider that records each
+      play at "now", ``keeps_watched_at=False``, cannot tell a re-sent play: core sends it only
+      titles without a play and journals what it sent.)
     - ``remove`` of something absent is ``ok`` (the goal holds). Removing a history Item
       removes that one play; a provider that can only unmark a title removes all its plays
       and says so in ``FeatureSupport.note``.
