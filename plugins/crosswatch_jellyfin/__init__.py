@@ -1,13 +1,95 @@
 """The Jellyfin and Emby plugin (loaded through the ``crosswatch`` entry point ``jellyfin``).
 
-For now this module only registers the emulators (``crosswatch emulator jellyfin|emby``);
-the ``JELLYFIN`` and ``EMBY`` providers are added here later. Keep it small: the emulator
-lives in :mod:`crosswatch_jellyfin.emulator` and is imported only when it is run.
+Providers ``JELLYFIN`` and ``EMBY`` (one API family; the differences are data, in
+:mod:`.servers`), config sections ``[jellyfin]`` and ``[emby]`` with profiles
+(:mod:`.config`), ``crosswatch auth jellyfin|emby`` (:mod:`.signin`) and the emulators
+(``crosswatch emulator jellyfin|emby``). Built on crosswatch's public plugin contract only.
+
+Keep this module small: the provider's modules (httpx and friends) are imported when a
+provider is built or a sign-in runs, the emulator only when it is run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from crosswatch import hookimpl
+from crosswatch.config import ConfigSection
+from crosswatch.model import Feature
+from crosswatch.provider import AuthContext, FeatureSupport, Provider, ProviderContext, ProviderSpec, SignInState
+from crosswatch.state import StateDir
+from crosswatch_jellyfin.config import MediaServerSettings
+from crosswatch_jellyfin.servers import BY_SECTION, EMBY, JELLYFIN, ServerKind
+
+#: the plugin contract major this plugin is written for
+CROSSWATCH_CONTRACT = 1
+
+
+def features(kind: ServerKind) -> dict[Feature, FeatureSupport]:
+    """What each feature does on ``kind``'s servers (``crosswatch plugins list`` shows the notes)."""
+    return {
+        Feature.WATCHLIST: FeatureSupport(
+            note='favourites (movies, shows, seasons, episodes), or with watchlist mode = "playlist" a '
+            "playlist of movies and episodes; no date is kept"
+        ),
+        Feature.RATINGS: FeatureSupport(
+            note="the user's Rating (0-10), read rounded into 1-10 (a like reads 10, a dislike 1) and "
+            "written as given; no date is kept"
+        ),
+        Feature.HISTORY: FeatureSupport(
+            keeps_watched_at=False,
+            note="one entry per played title, dated by its last play (LastPlayedDate; PlayCount in extra); "
+            "a play is written with its date (DatePlayed) unless the title was played then or later; "
+            "removing a play unmarks the title (all its plays)",
+        ),
+        Feature.PROGRESS: FeatureSupport(
+            note="PlaybackPositionTicks of movies and episodes; paused_at is read from LastPlayedDate, not written"
+        ),
+    }
+
+
+def _factory(kind: ServerKind) -> Callable[[ProviderContext], Provider]:
+    def build(ctx: ProviderContext) -> Provider:
+        from crosswatch_jellyfin.adapter import MediaServerProvider
+
+        return MediaServerProvider(ctx, kind)
+
+    return build
+
+
+def _flow(kind: ServerKind) -> Callable[[AuthContext], Awaitable[None]]:
+    async def flow(ctx: AuthContext) -> None:
+        from crosswatch_jellyfin.signin import sign_in
+
+        await sign_in(kind, ctx)
+
+    return flow
+
+
+@hookimpl
+def crosswatch_register_providers(register: Callable[[ProviderSpec], None]) -> None:
+    for kind in (JELLYFIN, EMBY):
+        register(ProviderSpec(kind.provider, _factory(kind), features(kind), kind.title, kind.section))
+
+
+@hookimpl
+def crosswatch_config_sections() -> list[ConfigSection]:
+    return [ConfigSection(kind.section, MediaServerSettings) for kind in (JELLYFIN, EMBY)]
+
+
+@hookimpl
+def crosswatch_auth_flows() -> dict[str, Callable[[AuthContext], Awaitable[None]]]:
+    return {kind.section: _flow(kind) for kind in (JELLYFIN, EMBY)}
+
+
+@hookimpl
+def crosswatch_sign_in_state(section: str, profile: str, state: StateDir) -> SignInState | None:
+    kind = BY_SECTION.get(section)
+    if kind is None:
+        return None
+    from crosswatch_jellyfin.auth import sign_in_state
+
+    return sign_in_state(state, kind, profile)
 
 
 @hookimpl

@@ -1,0 +1,138 @@
+"""Reading a feature: one listing per whitelisted library, holding only what the feature needs.
+
+==========  =====================================================================================
+feature     what a library's listing asks for (``/Users/{id}/Items``, recursive, with UserData)
+==========  =====================================================================================
+history     ``Filters=IsPlayed``, movies and episodes: one Item per played title, ``watched_at``
+            its ``LastPlayedDate`` (the server keeps one date per title, and a ``PlayCount``)
+progress    ``Filters=IsResumable``, movies and episodes: ``PlaybackPositionTicks``
+ratings     every movie, series, season and episode (no server filter finds "rated"): those
+            with a ``Rating``
+watchlist   ``Filters=IsFavorite`` (mode ``favorites``), or the playlist's items (``playlist``:
+            one request for the playlist, whatever the libraries)
+==========  =====================================================================================
+
+Items keep whatever ids the server has (none, for an unidentified item). An unchanged
+re-read costs one request per library: the libraries and the index come from the state
+file (:mod:`.library`), which is asked again only when a listing shows something it does
+not know.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crosswatch import progress
+from crosswatch.http import HttpError
+from crosswatch.model import Feature, Item
+from crosswatch_jellyfin.client import MediaServerClient
+from crosswatch_jellyfin.library import Library, LibraryIndex, View
+from crosswatch_jellyfin.mapping import entry_of, feature_item, show_of
+
+FIELDS = "ProviderIds,DateLastSaved"
+QUERIES: dict[Feature, dict[str, str]] = {
+    Feature.HISTORY: {"IncludeItemTypes": "Movie,Episode", "Filters": "IsPlayed"},
+    Feature.PROGRESS: {"IncludeItemTypes": "Movie,Episode", "Filters": "IsResumable"},
+    Feature.RATINGS: {"IncludeItemTypes": "Movie,Series,Season,Episode"},
+    Feature.WATCHLIST: {"IncludeItemTypes": "Movie,Series,Season,Episode", "Filters": "IsFavorite"},
+}
+
+
+class Reader:
+    """Present-state reads of one profile's user."""
+
+    def __init__(self, client: MediaServerClient, library: Library) -> None:
+        self.client = client
+        self.library = library
+
+    @property
+    def playlist_mode(self) -> bool:
+        return self.client.settings.watchlist.mode == "playlist"
+
+    async def read(self, feature: Feature) -> list[Item]:
+        if feature == Feature.WATCHLIST and self.playlist_mode:
+            items = await self.read_playlist()
+        else:
+            items = []
+            views = await self.library.libraries(feature)
+            title = f"{self.client.kind.provider} {feature}: reading"
+            with progress.task(title, total=len(views), unit="libraries") as bar:
+                for view in views:
+                    rows = await self.library.items(view, **QUERIES[feature], Fields=FIELDS)
+                    items += await self._items(feature, view, rows)
+                    bar.advance()
+        await self.library.save()
+        return items
+
+    async def _index_for(self, view: View, rows: list[dict[str, Any]]) -> LibraryIndex:
+        """The library's index, brought up to date when a listed episode's show is unknown to it or newer."""
+        index = await self.library.index(view, refresh=False)
+        for row in rows:
+            entry = entry_of(row)
+            if entry is None or entry.series is None:
+                continue
+            if entry.series not in index.items or index.newer(entry):
+                return await self.library.index(view, refresh=True)
+        return index
+
+    async def _items(self, feature: Feature, view: View, rows: list[dict[str, Any]]) -> list[Item]:
+        index = await self._index_for(view, rows)
+        out = []
+        for row in rows:
+            item = self._item(feature, row, index, view)
+            if item is not None:
+                out.append(item)
+        return out
+
+    def _item(
+        self, feature: Feature, row: dict[str, Any], index: LibraryIndex, view: View, *, listed: bool = False
+    ) -> Item | None:
+        """A listed item as the feature's Item (``listed``: on the watchlist playlist, so held)."""
+        series_id = row.get("SeriesId")
+        show = None
+        if isinstance(series_id, str) and series_id:
+            name = row.get("SeriesName") if isinstance(row.get("SeriesName"), str) else None
+            show = show_of(index.items.get(series_id), name)
+        held = {"IsFavorite": True} if listed else None
+        return feature_item(feature, row, show, {"Library": view.name}, user_data=held)
+
+    async def read_playlist(self) -> list[Item]:
+        """The watchlist playlist's movies and episodes that lie in the whitelisted libraries."""
+        name = self.client.settings.watchlist.playlist
+        playlist = await self.library.playlist_id(name)
+        if playlist is None:
+            return []
+        try:
+            rows = await self._playlist_rows(playlist)
+        except HttpError as exc:
+            if exc.status not in (400, 404):
+                raise
+            playlist = await self.library.playlist_id(name, fresh=True)  # deleted, or made again
+            if playlist is None:
+                return []
+            rows = await self._playlist_rows(playlist)
+        views = await self.library.libraries(Feature.WATCHLIST)
+        indexes = {v.id: await self.library.index(v, refresh=False) for v in views}
+        if any(not any(r.get("Id") in ix.items for ix in indexes.values()) for r in rows):
+            indexes = {v.id: await self.library.index(v, refresh=True) for v in views}
+        out: list[Item] = []
+        seen: set[str] = set()
+        for row in rows:
+            item_id = row.get("Id")
+            if not isinstance(item_id, str) or item_id in seen:
+                continue
+            view = next((v for v in views if item_id in indexes[v.id].items), None)
+            if view is None:
+                continue
+            seen.add(item_id)
+            entry = entry_of(row)
+            if entry is None:
+                continue
+            item = self._item(Feature.WATCHLIST, row, indexes[view.id], view, listed=True)
+            if item is not None:
+                out.append(item)
+        return out
+
+    async def _playlist_rows(self, playlist: str) -> list[dict[str, Any]]:
+        params = {"UserId": self.client.user_id, "Fields": FIELDS, "EnableImages": "false"}
+        return await self.library.listing(f"/Playlists/{playlist}/Items", params)
