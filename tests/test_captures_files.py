@@ -363,7 +363,7 @@ async def test_capture_of_another_provider_is_refused_and_nothing_is_written(
 ) -> None:
     store = CaptureStore(config_dir)
     ref = store.write(capture("MEMO", "ratings", [movie("tt0111161", rating=9)]), CREATED)
-    foreign = store.write(capture("JELLYFIN", "ratings", [movie("tt0068646", rating=10)]), CREATED)
+    foreign = store.write(capture("KODI", "ratings", [movie("tt0068646", rating=10)]), CREATED)
     seed(config_dir, "MEMP", "ratings", [movie("tt0000002", rating=4)])
     files = {p: p.read_bytes() for p in snapshot_files(config_dir)}
     accounts = account_bytes(config_dir, "MEMO"), account_bytes(config_dir, "MEMP")
@@ -389,9 +389,9 @@ async def test_capture_of_another_provider_is_refused_and_nothing_is_written(
     # a capture of a provider that is not installed: refused, naming the file and the provider
     with pytest.raises(CaptureError) as missing:
         await restore_capture(ctx, foreign.rel, "merge", confirm=lambda _: True)
-    assert str(missing.value).startswith(f"{foreign.rel}: no provider JELLYFIN")
+    assert str(missing.value).startswith(f"{foreign.rel}: no provider KODI")
     code, out, err = await acli(config_dir, capsys, "capture", "restore", foreign.rel, "--mode", "merge", "--dry-run")
-    assert code == 1 and f"{foreign.rel}: no provider JELLYFIN" in err and "Traceback" not in err
+    assert code == 1 and f"{foreign.rel}: no provider KODI" in err and "Traceback" not in err
 
     assert {p: p.read_bytes() for p in snapshot_files(config_dir)} == files
     assert (account_bytes(config_dir, "MEMO"), account_bytes(config_dir, "MEMP")) == accounts
