@@ -184,3 +184,18 @@ def test_clear_restore_and_compare_round_trip(cli: Cli, jellyfin: tuple[MediaSer
     [was] = [r for r in before if r["feature"] == "history"]
     [now] = [r for r in after if r["feature"] == "history"]
     assert plays(was) == plays(now) and len(plays(now)) == was["count"] > 0
+
+
+def test_an_api_key_in_the_config_is_a_sign_in_without_auth(
+    cli: Cli, jellyfin: tuple[MediaServerEmulator, str]
+) -> None:
+    emu, url = jellyfin
+    emu.reset_state()
+    cli.configure({"jellyfin": {"url": url, "user": emu.username, "api_key": emu.accounts.seeded_api_key}})
+    # no `crosswatch auth jellyfin` was run: the key in config.toml is the sign-in
+    [sign_in] = [s for s in cli.json("status", "--json")["sign_ins"] if s["provider"] == "jellyfin"]
+    assert sign_in["signed_in"] is True and "API key" in sign_in["detail"]
+    assert emu.accounts.seeded_api_key not in json.dumps(sign_in)
+    # and it works: a capture reads the server with it
+    [history] = cli.json("capture", "create", "--provider", "jellyfin", "--feature", "history", "--json")
+    assert history["count"] == played(emu)

@@ -59,11 +59,13 @@ def crosswatch_auth_flows() -> dict[str, Callable[[AuthContext[Any]], Awaitable[
 
 
 @hookspec(firstresult=True)
-def crosswatch_sign_in_state(section: str, profile: str, state: StateDir) -> SignInState | None:
+def crosswatch_sign_in_state(section: str, profile: str, state: StateDir, settings: Any) -> SignInState | None:
     """How the sign-in of ``section``'s ``profile`` stands; None for a section that is not this plugin's.
 
-    Read it from ``state`` only, without network (``crosswatch status`` and ``/healthz`` call
-    it): is there a sign-in, when does it expire, when was it last refreshed.
+    Read it from ``state`` and the profile's ``settings`` (an API key in config.toml is a
+    sign-in too) only, without network (``crosswatch status`` and ``/healthz`` call it): is
+    there a sign-in, when does it expire, when was it last refreshed. An implementation may
+    leave out parameters it does not need (pluggy passes only those it names).
     """
 
 

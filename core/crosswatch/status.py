@@ -174,7 +174,9 @@ def gather(config: Config, host: Any, *, recent: int = 10) -> Status:
             continue
         for profile in sorted(provider_section.profiles):
             try:
-                said = host.hook.crosswatch_sign_in_state(section=section, profile=profile, state=state)
+                said = host.hook.crosswatch_sign_in_state(
+                    section=section, profile=profile, state=state, settings=provider_section.profiles[profile]
+                )
             except Exception as exc:  # a plugin's bug must not hide the rest of the status
                 said = SignInState(False, f"the plugin could not say: {type(exc).__name__}: {exc}")
             sign_in = SignIn(section, profile, said)

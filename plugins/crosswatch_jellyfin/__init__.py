@@ -83,13 +83,15 @@ def crosswatch_auth_flows() -> dict[str, Callable[[AuthContext], Awaitable[None]
 
 
 @hookimpl
-def crosswatch_sign_in_state(section: str, profile: str, state: StateDir) -> SignInState | None:
+def crosswatch_sign_in_state(
+    section: str, profile: str, state: StateDir, settings: MediaServerSettings
+) -> SignInState | None:
     kind = BY_SECTION.get(section)
     if kind is None:
         return None
     from crosswatch_jellyfin.auth import sign_in_state
 
-    return sign_in_state(state, kind, profile)
+    return sign_in_state(state, kind, profile, settings)
 
 
 @hookimpl

@@ -17,6 +17,7 @@ import msgspec
 from crosswatch.logging import register_secret
 from crosswatch.provider import SignInState, file_prefix
 from crosswatch.state import StateDir
+from crosswatch_jellyfin.config import MediaServerSettings
 from crosswatch_jellyfin.servers import ServerKind
 
 Method = Literal["password", "quick_connect", "api_key"]
@@ -57,10 +58,15 @@ def save_sign_in(state: StateDir, kind: ServerKind, profile: str, sign_in: SignI
     state.write_json(signin_name(kind, profile), sign_in)
 
 
-def sign_in_state(state: StateDir, kind: ServerKind, profile: str) -> SignInState:
-    """How the profile's sign-in stands, from its file (no network)."""
+def sign_in_state(
+    state: StateDir, kind: ServerKind, profile: str, settings: MediaServerSettings | None = None
+) -> SignInState:
+    """How the profile's sign-in stands, from its file and its settings (no network)."""
     command = f"crosswatch auth {kind.section}" + ("" if profile == "default" else f" --profile {profile}")
     found = load_sign_in(state, kind, profile)
+    if found is None and settings is not None and settings.api_key:
+        who = settings.user or settings.user_id or "?"
+        return SignInState(True, f"{who} on {settings.url}, with the API key in config.toml")
     if found is None:
         return SignInState(False, f"not signed in: run `{command}`")
     how = {"password": "by password", "quick_connect": "by Quick Connect", "api_key": "with an API key"}[found.method]
