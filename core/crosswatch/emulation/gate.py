@@ -117,18 +117,21 @@ class Gate:
         if scope["type"] != "http" or path.startswith("/_emulator"):
             await self.routes(scope, receive, send)
             return
-        method, at, status = scope["method"], time.time(), 0
+        method, at, counted = scope["method"], time.time(), False
 
         async def watched_send(message: Any) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
+            nonlocal counted
+            if message["type"] == "http.response.start" and not counted:
+                # counted before the client can see the answer: a test that has its answer sees the count
+                counted = True
+                self.emulator.stats.record(method, path, message["status"], at)
             await send(message)
 
         try:
             await self.handle(scope, receive, watched_send, method, path)
         finally:
-            self.emulator.stats.record(method, path, status, at)
+            if not counted:  # no answer at all (a dropped connection)
+                self.emulator.stats.record(method, path, 0, at)
 
     async def handle(self, scope: Any, receive: Any, send: Any, method: str, path: str) -> None:
         """The provider's checks, then ``self.routes`` (a counted HTTP request, path normalised)."""
