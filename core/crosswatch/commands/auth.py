@@ -10,7 +10,7 @@ import anyio
 
 from crosswatch.commands.common import config_dir, fail, plugin_host, quiet_logging
 from crosswatch.config import ConfigError, load_config
-from crosswatch.errors import CrosswatchError
+from crosswatch.errors import ProviderError
 from crosswatch.provider import AuthContext
 from crosswatch.state import StateDir
 
@@ -43,6 +43,6 @@ def cmd_auth(args: argparse.Namespace) -> int:
         anyio.run(sign_in, ctx)
     except ConfigError as exc:
         return fail(exc)
-    except CrosswatchError as exc:
+    except ProviderError as exc:
         return fail(f"{section} sign-in failed: {exc}")
     return 0
