@@ -93,10 +93,15 @@ async def test_sign_in_by_password_keeps_the_token_private(
             f"kept in .cw_state/{path.name}"
         ]
 
-        state_hook = crosswatch_jellyfin.crosswatch_sign_in_state(section=flavour.name, profile="default", state=state)
+        state_hook = crosswatch_jellyfin.crosswatch_sign_in_state(
+            section=flavour.name, profile="default", state=state, settings=None
+        )
         assert state_hook is not None and state_hook.signed_in and state_hook.expires_at is None
         assert state_hook.detail == f"{emu.username} on {emu.server_name}, by password"
-        assert crosswatch_jellyfin.crosswatch_sign_in_state(section="plex", profile="default", state=state) is None
+        assert (
+            crosswatch_jellyfin.crosswatch_sign_in_state(section="plex", profile="default", state=state, settings=None)
+            is None
+        )
 
         # the provider works with it, and nothing it logs or says shows the token
         # (a refused request first, so that a retry is logged)
@@ -129,7 +134,9 @@ async def test_a_wrong_password_is_refused_and_nothing_is_kept(flavour: Flavour,
         ):
             await sign_in_by_password(kind, settings_for(url, emu), state, "not-the-password")
         assert not signin_file(state, flavour).exists()
-        nobody = crosswatch_jellyfin.crosswatch_sign_in_state(section=flavour.name, profile="kids", state=state)
+        nobody = crosswatch_jellyfin.crosswatch_sign_in_state(
+            section=flavour.name, profile="kids", state=state, settings=None
+        )
         assert nobody is not None and not nobody.signed_in
         assert nobody.detail == f"not signed in: run `crosswatch auth {flavour.name} --profile kids`"
         with pytest.raises(ProviderError, match=r"names no user to sign in as"):
@@ -168,7 +175,9 @@ async def test_quick_connect_signs_in_once_the_code_is_entered(tmp_path: Path, n
         assert emu.accounts.devices[saved["access_token"]].device_id == saved["device_id"]
         assert said[-1].endswith("by Quick Connect; kept in .cw_state/jellyfin.signin.json")
         assert not any(saved["access_token"] in line for line in said)
-        hook = crosswatch_jellyfin.crosswatch_sign_in_state(section="jellyfin", profile="default", state=state)
+        hook = crosswatch_jellyfin.crosswatch_sign_in_state(
+            section="jellyfin", profile="default", state=state, settings=None
+        )
         assert hook is not None and hook.detail.endswith("by Quick Connect")
 
 
@@ -305,5 +314,7 @@ async def test_two_profiles_are_two_users_with_files_of_their_own(flavour: Flavo
         assert {f"{prefix}.signin.json", f"{prefix}-kids.signin.json"} <= names
         assert {f"{prefix}_library.json", f"{prefix}-kids_library.json"} <= names
         assert read_file(signin_file(state, flavour, "kids"))["user_id"] == other.id
-        hook = crosswatch_jellyfin.crosswatch_sign_in_state(section=flavour.name, profile="kids", state=state)
+        hook = crosswatch_jellyfin.crosswatch_sign_in_state(
+            section=flavour.name, profile="kids", state=state, settings=None
+        )
         assert hook is not None and hook.detail.startswith(f"{other.name} on ")

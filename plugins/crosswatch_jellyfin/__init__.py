@@ -84,7 +84,7 @@ def crosswatch_auth_flows() -> dict[str, Callable[[AuthContext], Awaitable[None]
 
 @hookimpl
 def crosswatch_sign_in_state(
-    section: str, profile: str, state: StateDir, settings: MediaServerSettings
+    section: str, profile: str, state: StateDir, settings: MediaServerSettings | None
 ) -> SignInState | None:
     kind = BY_SECTION.get(section)
     if kind is None:
