@@ -173,6 +173,9 @@ class AuthContext(Generic[S]):
     settings: S  # the profile's validated config section
     state: StateDir
     say: Callable[[str], None]  # tell the person what to do (the code to enter, the URL)
+    #: ``ask(prompt, secret)``: a line the person types (not echoed when ``secret``), or None
+    #: when there is no one to ask (no terminal). It blocks: call it through a worker thread.
+    ask: Callable[[str, bool], str | None] = field(default=lambda prompt, secret: None)
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,7 @@ token). The token is registered as a secret, so no log line shows it.
 
 from __future__ import annotations
 
-import getpass
 import os
-import sys
 from typing import Any
 
 import anyio
@@ -49,7 +47,7 @@ async def sign_in(kind: ServerKind, ctx: AuthContext) -> None:
         elif kind.quick_connect and await _quick_connect_on(client):
             record = await _by_quick_connect(client, settings, ctx)
         else:
-            record = await _by_password(client, settings, await _ask_password(client, settings))
+            record = await _by_password(client, settings, await _ask_password(client, settings, ctx))
     finally:
         await client.aclose()
     record.server_id = record.server_id or str(info.get("Id") or "")
@@ -193,12 +191,13 @@ async def _by_quick_connect(client: MediaServerClient, settings: MediaServerSett
     return record
 
 
-async def _ask_password(client: MediaServerClient, settings: MediaServerSettings) -> str:
+async def _ask_password(client: MediaServerClient, settings: MediaServerSettings, ctx: AuthContext[Any]) -> str:
     kind = client.kind
-    if not sys.stdin.isatty():
+    name = await _user_name(client, settings)
+    typed = await anyio.to_thread.run_sync(ctx.ask, f"{kind.title} password for {name}: ", True)
+    if typed is None:
         offer = "" if not kind.quick_connect else ", turn Quick Connect on on the server,"
         raise ProviderError(
             f"no password to sign in with: set {kind.password_env}{offer} or put an api_key in [{kind.section}]"
         )
-    name = await _user_name(client, settings)
-    return await anyio.to_thread.run_sync(lambda: getpass.getpass(f"{kind.title} password for {name}: "))
+    return typed

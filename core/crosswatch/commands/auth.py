@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -39,10 +41,17 @@ def cmd_auth(args: argparse.Namespace) -> int:
             return fail(f"[{section}] has no profile {args.profile!r}")
         state = StateDir(folder)
         state.ensure()
-        ctx = AuthContext(args.profile, profiles[args.profile], state, lambda text: print(text, flush=True))
+        ctx = AuthContext(args.profile, profiles[args.profile], state, lambda text: print(text, flush=True), _ask)
         anyio.run(sign_in, ctx)
     except ConfigError as exc:
         return fail(exc)
     except ProviderError as exc:
         return fail(f"{section} sign-in failed: {exc}")
     return 0
+
+
+def _ask(prompt: str, secret: bool) -> str | None:
+    """A line typed on the terminal (a secret is not echoed); None without a terminal."""
+    if not sys.stdin.isatty():
+        return None
+    return getpass.getpass(prompt) if secret else input(prompt)
