@@ -34,7 +34,7 @@ from crosswatch_plex.emulator.library import MODERN
 from crosswatch_plex.identity import PlexAccount, PlexIdentity
 from crosswatch_trakt.config import TraktSettings
 from crosswatch_trakt.emulator import EmulatorSettings, TraktEmulator
-from crosswatch_trakt.tokens import Tokens, TokenStore
+from tests.trakt_helpers import signed_in_to
 
 SEED, SIZE = 5, 60
 
@@ -109,17 +109,7 @@ class TestTraktContract(ProviderContract):
     async def provider(self, config_dir: Path) -> AsyncIterator[Provider]:
         self.emu = TraktEmulator(seed=SEED, size=SIZE, settings=EmulatorSettings(interval=0, post_limit=0))
         async with serve_app(self.emu) as url:
-            state = StateDir(config_dir)
-            token = self.emu.issue_token()
-            TokenStore(state, "trakt").save(
-                Tokens(
-                    access_token=token["access_token"],
-                    refresh_token=token["refresh_token"],
-                    expires_in=token["expires_in"],
-                    created_at=token["created_at"],
-                    client_id=self.emu.client_id,
-                )
-            )
+            state = signed_in_to(self.emu, config_dir)
             settings = msgspec.convert(
                 {
                     "client_id": self.emu.client_id,

@@ -47,7 +47,7 @@ from crosswatch_plex.watcher import PlexWatcher
 from crosswatch_plex.webhook import Webhook
 from crosswatch_trakt.emulator import EmulatorSettings as TraktSettings
 from crosswatch_trakt.emulator import TraktEmulator
-from crosswatch_trakt.tokens import Tokens, TokenStore
+from tests.trakt_helpers import signed_in_to
 
 pytestmark = pytest.mark.anyio
 
@@ -152,18 +152,7 @@ def untouched(emu: TraktEmulator) -> list[Movie]:
 async def rig(tmp_path: Path, **scrobble: Any) -> AsyncIterator[Rig]:
     """The router forwarding to a signed-in Trakt emulator; ``scrobble`` is the ``[scrobble]`` table."""
     emu = TraktEmulator(seed=SEED, size=SIZE, settings=TraktSettings(interval=0, post_limit=0, approve_after_polls=0))
-    state = StateDir(tmp_path)
-    state.ensure()
-    token = emu.issue_token()
-    TokenStore(state, "trakt").save(
-        Tokens(
-            access_token=token["access_token"],
-            refresh_token=token["refresh_token"],
-            expires_in=token["expires_in"],
-            created_at=token["created_at"],
-            client_id=emu.client_id,
-        )
-    )
+    state = signed_in_to(emu, tmp_path)
     async with serve_app(emu) as url:
         table = {"resume_quiet_s": QUIET_S, "watcher": {"enabled": True, "ratings": True}, **scrobble}
         config = {

@@ -25,11 +25,10 @@ from crosswatch.emulation.server import serve_app
 from crosswatch.events import ConfigReloaded, PlaybackObserved, RatingObserved
 from crosswatch.model import Item, MediaType
 from crosswatch.scrobble.router import ScrobbleRouter
-from crosswatch.state import StateDir
 from crosswatch_trakt.emulator import EmulatorSettings as TraktSettings
 from crosswatch_trakt.emulator import TraktEmulator
-from crosswatch_trakt.tokens import Tokens, TokenStore
 from tests.conditions import wait_until
+from tests.trakt_helpers import signed_in_to
 
 pytestmark = pytest.mark.anyio
 
@@ -112,18 +111,7 @@ class Rig:
 @asynccontextmanager
 async def rig(tmp_path: Path, fail: str = "") -> AsyncIterator[Rig]:
     emu = TraktEmulator(seed=5, size=60, settings=TraktSettings(interval=0, post_limit=0, approve_after_polls=0))
-    state = StateDir(tmp_path)
-    state.ensure()
-    token = emu.issue_token()
-    TokenStore(state, "trakt").save(
-        Tokens(
-            access_token=token["access_token"],
-            refresh_token=token["refresh_token"],
-            expires_in=token["expires_in"],
-            created_at=token["created_at"],
-            client_id=emu.client_id,
-        )
-    )
+    state = signed_in_to(emu, tmp_path)
     (tmp_path / "plugins.d").mkdir()
     (tmp_path / "plugins.d" / "journal.py").write_text(JOURNAL_TARGET)
     async with serve_app(emu) as url:

@@ -17,7 +17,7 @@ from crosswatch.state import StateDir
 from crosswatch_trakt.adapter import TraktProvider
 from crosswatch_trakt.emulator import EmulatorSettings, TraktEmulator
 from crosswatch_trakt.tokens import Tokens, TokenStore
-from tests.trakt_helpers import provider, settings_for
+from tests.trakt_helpers import provider, settings_for, signed_in_to
 
 
 class Rig:
@@ -58,18 +58,7 @@ async def rig(
     knobs.setdefault("interval", 0)
     knobs.setdefault("post_limit", 0)
     emu = TraktEmulator(seed=seed, size=size, plays=plays, settings=EmulatorSettings(**knobs))
-    state = StateDir(tmp_path)
-    state.ensure()
-    token = emu.issue_token()
-    TokenStore(state, "trakt").save(
-        Tokens(
-            access_token=token["access_token"],
-            refresh_token=token["refresh_token"],
-            expires_in=token["expires_in"],
-            created_at=token["created_at"],
-            client_id=emu.client_id,
-        )
-    )
+    state = signed_in_to(emu, tmp_path)
     async with serve_app(emu) as url:
         yield Rig(emu, url, state)
 

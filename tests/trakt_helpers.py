@@ -11,6 +11,7 @@ from crosswatch.provider import ProviderContext
 from crosswatch.state import StateDir
 from crosswatch_trakt.adapter import TraktProvider
 from crosswatch_trakt.config import TraktSettings
+from crosswatch_trakt.emulator import TraktEmulator
 from crosswatch_trakt.tokens import Tokens, TokenStore
 
 
@@ -41,6 +42,23 @@ def save_tokens(
     TokenStore(state, "trakt").save(
         Tokens(
             access_token=access, refresh_token=refresh, expires_in=ttl, created_at=int(time.time()), client_id=client_id
+        )
+    )
+    return state
+
+
+def signed_in_to(emu: TraktEmulator, folder: Path) -> StateDir:
+    """A state dir under ``folder`` holding a token the Trakt emulator ``emu`` issued (as `auth trakt` leaves)."""
+    state = StateDir(folder)
+    state.ensure()
+    token = emu.issue_token()
+    TokenStore(state, "trakt").save(
+        Tokens(
+            access_token=token["access_token"],
+            refresh_token=token["refresh_token"],
+            expires_in=token["expires_in"],
+            created_at=token["created_at"],
+            client_id=emu.client_id,
         )
     )
     return state
