@@ -12,14 +12,21 @@ provider is built or a sign-in runs, the emulator only when it is run.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from crosswatch import hookimpl
-from crosswatch.config import ConfigSection
+from crosswatch.config import Config, ConfigSection
 from crosswatch.model import Feature
 from crosswatch.provider import AuthContext, FeatureSupport, Provider, ProviderContext, ProviderSpec, SignInState
 from crosswatch.state import StateDir
 from crosswatch_jellyfin.config import MediaServerSettings
 from crosswatch_jellyfin.servers import BY_SECTION, EMBY, JELLYFIN, ServerKind
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+    from crosswatch.bus import BusView
+    from crosswatch.services import ServiceContext
 
 #: the plugin contract major this plugin is written for
 CROSSWATCH_CONTRACT = 1
@@ -100,3 +107,34 @@ def crosswatch_emulators() -> dict[str, str]:
         "jellyfin": "crosswatch_jellyfin.emulator.cli:main_jellyfin",
         "emby": "crosswatch_jellyfin.emulator.cli:main_emby",
     }
+
+
+# -- live scrobbling (daemon only): the websocket listener and the webhook route ----------------
+
+
+@hookimpl
+def crosswatch_configure(config: Config) -> None:
+    from crosswatch_jellyfin import live  # the live listeners' modules only in the daemon
+
+    live.configure(config)
+
+
+@hookimpl
+def crosswatch_subscribe(bus: BusView) -> None:
+    from crosswatch_jellyfin import live
+
+    live.subscribe(bus)
+
+
+@hookimpl
+def crosswatch_services(ctx: ServiceContext) -> list[Callable[[ServiceContext], Awaitable[None]]]:
+    from crosswatch_jellyfin import live
+
+    return live.services(ctx)
+
+
+@hookimpl
+def crosswatch_web_routes() -> list[BaseRoute]:
+    from crosswatch_jellyfin import live
+
+    return live.routes()

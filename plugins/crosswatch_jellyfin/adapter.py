@@ -71,6 +71,12 @@ class MediaServerProvider:
         same_user = self.settings.user.strip().lower() == sign_in.user_name.strip().lower()
         return sign_in.method == "api_key" and sign_in.url == url and same_user
 
+    async def connect(self) -> MediaServerClient:
+        """The signed-in client (the first call signs in); SignInError when the profile is not."""
+        await self._ready()
+        assert self.client is not None
+        return self.client
+
     async def _ready(self) -> tuple[Reader, Writer]:
         if self._reader is not None and self._writer is not None:
             return self._reader, self._writer

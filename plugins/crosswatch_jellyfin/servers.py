@@ -32,6 +32,8 @@ class ServerKind:
     playlist_query_params: bool
     #: the environment variable a password may be given in (``crosswatch auth``)
     password_env: str
+    #: the websocket's path, beside (not under) the base path
+    websocket_path: str
 
 
 JELLYFIN = ServerKind(
@@ -44,6 +46,7 @@ JELLYFIN = ServerKind(
     quick_connect=True,
     playlist_query_params=False,
     password_env="CROSSWATCH_JELLYFIN_PASSWORD",
+    websocket_path="/socket",
 )
 
 EMBY = ServerKind(
@@ -56,6 +59,7 @@ EMBY = ServerKind(
     quick_connect=False,
     playlist_query_params=True,
     password_env="CROSSWATCH_EMBY_PASSWORD",
+    websocket_path="/embywebsocket",
 )
 
 KINDS = {k.provider: k for k in (JELLYFIN, EMBY)}
