@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -70,12 +71,14 @@ def test_the_capture_browser_filters_groups_bundles_and_opens_a_capture(
     # the bundle's page lists its features; a child's page its items, counted, paged, searchable
     driver.get(dashboard.url + "/captures")
     driver.find_element(By.LINK_TEXT, bundle["path"]).click()
+    WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.ID, "capture-label"))
     assert driver.find_element(By.ID, "capture-label").text == "before-trip"
     features = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#children th")]
     assert features == [c["feature"] for c in bundle["children"]]
     shot(driver, "captures_browse", "bundle")
     history = next(c for c in bundle["children"] if c["feature"] == "history")
     driver.find_element(By.LINK_TEXT, history["path"]).click()
+    WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "ol.items li"))  # the child's page
     by_type = {
         r.find_element(By.TAG_NAME, "th").text: int(r.find_element(By.TAG_NAME, "td").text.replace(",", ""))
         for r in driver.find_elements(By.CSS_SELECTOR, "#by-type tr")
@@ -87,6 +90,8 @@ def test_the_capture_browser_filters_groups_bundles_and_opens_a_capture(
     assert f"{history['count']:,} item(s)" in driver.find_element(By.ID, "item-count").text
     if history["count"] > 100:
         driver.find_element(By.ID, "next-items").click()
+        paged = WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,))
+        paged.until(lambda d: d.find_element(By.CSS_SELECTOR, "ol.items li").text != first)
         assert len(driver.find_elements(By.CSS_SELECTOR, "ol.items li")) == min(100, history["count"] - 100)
     shot(driver, "captures_browse", "capture")
     shown = env.cli("capture", "show", history["path"], "--items")
@@ -181,6 +186,7 @@ def test_create_queue_and_delete_a_capture_from_the_dashboard(
     # delete: a confirmation first, then only on the second POST
     driver.get(dashboard.url + "/captures/" + made)
     driver.find_element(By.CSS_SELECTOR, "#delete-form button").click()
+    WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#doomed li"))  # the next page
     assert [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#doomed li")] == [made]
     assert env.captures() == {made}
     shot(driver, "captures_delete", "confirm")

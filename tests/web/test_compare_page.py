@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.capture_env import CwEnv, cw_env, emulators, merged  # noqa: F401
 from tests.web.conftest import Dashboard, csp_violations, shot
@@ -54,6 +54,7 @@ def test_compare_two_captures_and_a_capture_with_the_live_state(
     Select(form.find_element(By.NAME, "a")).select_by_value(a)
     Select(form.find_element(By.NAME, "b")).select_by_value(b)
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#compare-counts tbody tr"))
     seen = counts(driver)
     assert seen["watchlist"] == (0, 1, 0) and seen["ratings"] == (1, 0, 1)
     expected = {

@@ -63,6 +63,7 @@ def test_the_overview_shows_a_failed_scheduled_sync_and_refreshes_itself_when_it
 
     # the last run's link opens its page
     row.find_element(By.CSS_SELECTOR, "td:nth-child(3) a").click()
+    WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.ID, "run-result"))
     assert driver.find_element(By.ID, "run-result").text == "FAILED"
     assert "ConnectError" in driver.find_element(By.ID, "run-error").text
 
