@@ -1,12 +1,15 @@
-"""``crosswatch demo``: everything, against the Plex and Trakt emulators, in a temporary folder.
+"""``crosswatch demo``: everything, against the Plex, Trakt and Jellyfin emulators, in a temporary folder.
 
-Starts the emulators the plugins offer (``crosswatch emulator plex|trakt``, found through
-the ``crosswatch_emulators`` hook, as child processes) on free loopback ports (one seeded
-library, so the two sides share external ids), writes a config, signs in through the real
-PIN and device-code flows, runs a Plex -> Trakt one-way sync, takes a capture of Trakt,
-changes something on each side the way a person would (over the services' own APIs),
-compares two captures, then runs a two-way pair and prints every summary. Nothing keeps
-running afterwards; the folder is removed unless ``--keep DIR`` names one.
+Starts the emulators the plugins offer (``crosswatch emulator plex|trakt|jellyfin``, found
+through the ``crosswatch_emulators`` hook, as child processes, side by side) on free loopback
+ports (one seeded library, so every side shares external ids), writes a config, signs in
+through the real PIN and device-code flows, runs a Plex -> Trakt one-way sync, takes a
+capture of Trakt, changes something on each side the way a person would (over the services'
+own APIs), compares two captures, then runs a two-way pair. Last, it tries Jellyfin without
+touching Plex: a Plex -> Jellyfin one-way pair, signed in with the user and password the
+Jellyfin emulator prints (``CROSSWATCH_JELLYFIN_PASSWORD``, so nothing is asked), run twice.
+Every summary is printed. Nothing keeps running afterwards; the folder is removed unless
+``--keep DIR`` names one. The Jellyfin step is left out when no plugin offers its emulator.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +33,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import httpx
+import tomli_w
 
 from crosswatch.cli import main as cli
 
@@ -56,6 +61,16 @@ features = ["watchlist", "ratings", "history"]
 enabled = {two_way}
 """
 
+#: the environment variable the Jellyfin plugin's sign-in takes a password from (no prompt then)
+JELLYFIN_PASSWORD_ENV = "CROSSWATCH_JELLYFIN_PASSWORD"
+JELLYFIN_PAIR = {
+    "name": "plex-to-jellyfin",
+    "source": "plex",
+    "target": "jellyfin",
+    "mode": "one-way",
+    "features": ["watchlist", "ratings", "history", "progress"],
+}
+
 
 def _emulators(host: PluginHost) -> set[str]:
     """The emulators the installed plugins offer (``crosswatch_emulators``)."""
@@ -71,16 +86,20 @@ class Emulator:
     url: str = ""
     block: str = ""  # the config block it printed
     said: list[str] = field(default_factory=list)  # its stderr, for an error message
+    ready: threading.Event = field(default_factory=threading.Event)  # set once it listens (or ended)
 
     @classmethod
     @contextmanager
-    def started(cls, name: str, args: list[str]) -> Iterator[Emulator]:
-        """Start it, wait until it listens, and stop it (SIGTERM) when the block ends."""
+    def launched(cls, name: str, args: list[str]) -> Iterator[Emulator]:
+        """Start it without waiting (:meth:`wait_ready` waits), and stop it (SIGTERM) when the block ends.
+
+        Several launched before any is waited for start side by side.
+        """
         command = [sys.executable, "-m", "crosswatch", "emulator", name, *args]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         emulator = cls(name, process)
         try:
-            emulator._wait_ready()
+            emulator._watch()
             yield emulator
         finally:
             process.terminate()
@@ -90,10 +109,9 @@ class Emulator:
                 process.kill()
                 process.wait()
 
-    def _wait_ready(self) -> None:
-        """Read stderr until it says it listens (its config block is on stdout by then)."""
-        assert self.process.stdout is not None and self.process.stderr is not None
-        ready = threading.Event()
+    def _watch(self) -> None:
+        """Read its stderr in a thread, noting when it says it listens."""
+        assert self.process.stderr is not None
 
         def drain(stream: IO[bytes]) -> None:  # keeps the pipe from filling while it serves
             for raw in stream:
@@ -101,11 +119,15 @@ class Emulator:
                 self.said = [*self.said[-20:], line]
                 if " listening on " in line:
                     self.url = line.split(" listening on ", 1)[1].split()[0]
-                    ready.set()
-            ready.set()  # it ended
+                    self.ready.set()
+            self.ready.set()  # it ended
 
         threading.Thread(target=drain, args=(self.process.stderr,), daemon=True).start()
-        ready.wait()
+
+    def wait_ready(self) -> None:
+        """Wait until it listens (its config block is on stdout by then) and read that block."""
+        assert self.process.stdout is not None
+        self.ready.wait()
         if not self.url:
             raise SystemExit(f"crosswatch demo: the {self.name} emulator did not start: " + " / ".join(self.said[-3:]))
         fd = self.process.stdout.fileno()
@@ -135,9 +157,40 @@ def _run(folder: Path, *args: str) -> int:
     return code
 
 
-def _config(folder: Path, plex_block: str, trakt_block: str, *, two_way: bool) -> None:
+def _config(folder: Path, plex_block: str, trakt_block: str, *, two_way: bool, jellyfin: str = "") -> None:
     pairs = PAIRS.format(one_way=str(not two_way).lower(), two_way=str(two_way).lower())
-    (folder / "config.toml").write_text(plex_block + "\n" + trakt_block + pairs)
+    (folder / "config.toml").write_text(plex_block + "\n" + trakt_block + pairs + jellyfin)
+
+
+def _jellyfin_config(block: str) -> tuple[str, str]:
+    """The ``[jellyfin]`` section (server and user, no API key: the sign-in is by password) and
+    the Plex -> Jellyfin pair, as TOML; and the user's password, from the block's comments."""
+    section = tomllib.loads(block)["jellyfin"]
+    user = str(section["user"])
+    found = re.search(rf"^# user {re.escape(user)} \(administrator\) password (\S+)", block, re.MULTILINE)
+    if found is None:
+        raise SystemExit("crosswatch demo: the Jellyfin emulator's config block names no password for its user")
+    text = tomli_w.dumps({"jellyfin": {"url": section["url"], "user": user}, "pairs": [JELLYFIN_PAIR]})
+    return "\n" + text, found[1]
+
+
+def _run_with(folder: Path, env: dict[str, str], *args: str) -> int:
+    """:func:`_run` with variables set in the environment for the command only (their values not shown)."""
+    shown = " ".join(f"{name}=..." for name in env)
+    print(f"$ {shown} crosswatch {' '.join(args)}", flush=True)
+    before = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        code = cli(["--config-dir", str(folder), *args])
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    if code != 0:
+        raise SystemExit(f"crosswatch demo: `crosswatch {' '.join(args)}` failed (exit {code})")
+    return code
 
 
 def _change_plex(plex: Emulator) -> str:
@@ -196,8 +249,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     common = ["--seed", str(args.seed), "--size", str(args.size), "--approve-after-polls", "1"]
     try:
         with ExitStack() as stack:
-            plex = stack.enter_context(Emulator.started("plex", common))
-            trakt = stack.enter_context(Emulator.started("trakt", [*common, "--interval", "1"]))
+            # started side by side, then waited for
+            plex = stack.enter_context(Emulator.launched("plex", common))
+            trakt = stack.enter_context(Emulator.launched("trakt", [*common, "--interval", "1"]))
+            jellyfin = stack.enter_context(Emulator.launched("jellyfin", common)) if "jellyfin" in found else None
+            for emulator in (plex, trakt, jellyfin):
+                if emulator is not None:
+                    emulator.wait_ready()
             _step(f"emulators: Plex on {plex.url}, Trakt on {trakt.url} (seed {args.seed}, {args.size} titles)")
             _config(folder, plex.block, trakt.block, two_way=False)
             print(f"config: {folder / 'config.toml'}")
@@ -227,6 +285,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
             _run(folder, "capture", "create", "--provider", "trakt", "--feature", "all", "--label", "after-two-way")
             _run(folder, "capture", "compare", _bundle(folder, "after-sync"), _bundle(folder, "after-two-way"))
             _run(folder, "capture", "list")
+
+            if jellyfin is None:
+                _step("no Jellyfin emulator installed: the Plex -> Jellyfin step is left out")
+            else:
+                _step(f"try Jellyfin without touching Plex: a one-way pair Plex -> Jellyfin (on {jellyfin.url})")
+                section, password = _jellyfin_config(jellyfin.block)
+                _config(folder, plex.block, trakt.block, two_way=True, jellyfin=section)
+                print("sign in with the user and password the emulator printed, taken from the environment")
+                _run_with(folder, {JELLYFIN_PASSWORD_ENV: password}, "auth", "jellyfin")
+                _run(folder, "sync", "run", "plex-to-jellyfin")
+                _step("the same sync again: nothing changed, nothing to do")
+                _run(folder, "sync", "run", "plex-to-jellyfin")
     finally:
         if keep is None:
             shutil.rmtree(folder, ignore_errors=True)
