@@ -12,11 +12,10 @@ and Jellyfin emulators (one seeded catalogue) over real HTTP on loopback, on bot
 - Jellyfin down, failing or answering empty during a run: nothing is removed on either side,
   and the run says why in one line (or, for an empty answer, refuses each feature).
 
-Three strict xfails at the end hold what Jellyfin <-> Trakt does not do yet (core's history
-rules treat Jellyfin like Plex, which dates the plays it is sent "now"): a person's play made
-within the echo window after crosswatch wrote that title is hidden for good; a newer Trakt
-play of a title Jellyfin has played never reaches it; a title unmarked on Jellyfin right
-after crosswatch wrote it is marked again.
+At the end: Jellyfin keeps the date it is sent (``dated_now=False``), so crosswatch's writes to
+it are not journalled as "now" echoes: a person's play right after crosswatch wrote a title
+reaches Trakt, and a title unmarked right after is not marked again. One strict xfail holds
+what it does not do yet: a newer Trakt play of a title Jellyfin has played never reaches it.
 
 Jellyfin keeps one record per title and user (``Played``, ``PlayCount``, ``LastPlayedDate``):
 a title written to it gets one play dated by the source's newest play. Titles are named on
@@ -701,7 +700,7 @@ def _holdings(env: PairEnv, features: list[str]) -> dict[str, tuple[Any, Any]]:
     return {f: (env.jf_view(f), env.sync.trakt_view(f)) for f in features}
 
 
-# -- what Jellyfin <-> Trakt does not do yet (strict xfails: they pass once core is fixed) -----------
+# -- a side that keeps one date per title (Jellyfin) is not one that dates plays "now" ----------------
 
 
 def _converged(env: PairEnv) -> None:
@@ -718,12 +717,6 @@ def _trakt_play(env: PairEnv, key: Key, when: int) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core journals every write to a provider with keeps_watched_at=False (journal.records_now), but "
-    "Jellyfin dates a written play by its DatePlayed: the record then hides a person's own play of that title "
-    "for the echo window after the write, and keeps hiding it",
-)
 def test_a_play_on_jellyfin_soon_after_crosswatch_wrote_the_title_reaches_trakt(env: PairEnv) -> None:
     _converged(env)
     title = env.unplayed_movie()
@@ -738,8 +731,9 @@ def test_a_play_on_jellyfin_soon_after_crosswatch_wrote_the_title_reaches_trakt(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the planner gives a target with keeps_watched_at=False only titles it has no play of; Jellyfin "
-    "keeps each title's newest date and takes a newer play with DatePlayed (its writer skips older ones)",
+    reason="the planner gives a target that keeps one play a title only titles it has no play of; Jellyfin "
+    "could take a newer date, but that write must also enter the baseline as the date Jellyfin will show, or "
+    "the next run takes the difference for a removal",
 )
 def test_a_new_trakt_play_of_a_title_jellyfin_has_played_reaches_jellyfin(env: PairEnv) -> None:
     _converged(env)
@@ -755,12 +749,6 @@ def test_a_new_trakt_play_of_a_title_jellyfin_has_played_reaches_jellyfin(env: P
     assert env.sync.trakt_view("history") == trakt
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine._after leaves crosswatch's own writes to a side with keeps_watched_at=False out of that "
-    "side's baseline, so the next run does not see that a person unmarked such a title and copies it back "
-    "(a play deleted on a side is otherwise left out: 'deleted on X since the last sync'); Plex <-> Trakt too",
-)
 def test_a_title_unmarked_on_jellyfin_after_crosswatch_wrote_it_is_not_marked_again(env: PairEnv) -> None:
     _converged(env)
     title, other = env.unplayed_movie(), env.unplayed_movie(skip=1)

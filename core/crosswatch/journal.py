@@ -57,7 +57,7 @@ def file_name(profile: Profile, feature: Feature = Feature.HISTORY) -> str:
 def records_now(profile: Profile, feature: Feature) -> bool:
     """Whether ``profile`` dates a written ``feature`` entry "now" (its writes need the journal)."""
     support = profile.support(feature)
-    return feature == Feature.HISTORY and support is not None and not support.keeps_watched_at
+    return feature == Feature.HISTORY and support is not None and support.writes_now
 
 
 def load(state: StateDir, profile: Profile) -> list[Echo]:

@@ -23,9 +23,18 @@ class FeatureSupport:
     add: bool = True
     remove: bool = True
     clear: bool = True
-    # False where the provider records "now" instead of the given watched_at (Plex history)
+    # False where the provider does not keep each play at its own watched_at (Plex, Jellyfin)
     keeps_watched_at: bool = True
+    # history: a written play is dated when it is written, not by its watched_at (Plex). None:
+    # the same as ``not keeps_watched_at``. False with keeps_watched_at=False: one date per
+    # title, the one given (Jellyfin's last played date)
+    dated_now: bool | None = None
     note: str = ""
+
+    @property
+    def writes_now(self) -> bool:
+        """Whether a written play is dated "now" (core journals such writes as echoes)."""
+        return (not self.keeps_watched_at) if self.dated_now is None else self.dated_now
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ def features(kind: ServerKind) -> dict[Feature, FeatureSupport]:
         ),
         Feature.HISTORY: FeatureSupport(
             keeps_watched_at=False,
+            dated_now=False,  # one date per title, the one given (DatePlayed)
             note="one entry per played title, dated by its last play (LastPlayedDate; PlayCount in extra); "
             "a play is written with its date (DatePlayed) unless the title was played then or later; "
             "removing a play unmarks the title (all its plays)",

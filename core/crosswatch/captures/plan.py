@@ -103,7 +103,7 @@ def plan_restore(
                 plan.update.append(item)
             else:
                 plan.unchanged += 1
-    if feature == Feature.HISTORY and not support.keeps_watched_at and plan.add:
+    if feature == Feature.HISTORY and support.writes_now and plan.add:
         plan.notes.append(
             f"{provider} records a written play at the time it is written: "
             f"{len(plan.add)} restored plays get today's date instead of the captured one"
