@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= .demo
 
-.PHONY: demo daemon test typecheck faults bench clean
+.PHONY: demo daemon test typecheck faults bench bench-providers clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("crosswatch needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
 
-# Everything against the Plex and Trakt emulators, in a temporary folder (under a minute).
+# Everything against the Plex, Trakt and Jellyfin emulators, in a temporary folder (under a minute).
 demo: $(STAMP)
 	$(BIN)/crosswatch demo
 
@@ -41,6 +41,15 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_captures
 	$(BIN)/python -m tests.bench.bench_runs
 	$(BIN)/python -m tests.bench.bench_metrics
+
+# The providers' and the daemon's benchmarks against the emulators (minutes; figures as JSON).
+bench-providers: $(STAMP)
+	$(BIN)/python -m tests.bench.bench_plex
+	$(BIN)/python -m tests.bench.bench_trakt
+	$(BIN)/python -m tests.bench.bench_jellyfin
+	$(BIN)/python -m tests.bench.bench_sync
+	$(BIN)/python -m tests.bench.bench_scrobble
+	$(BIN)/python -m tests.bench.bench_web
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR)
