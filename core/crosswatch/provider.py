@@ -146,6 +146,20 @@ class Provider(Protocol):
         ...
 
 
+@runtime_checkable
+class ReadAhead(Protocol):
+    """A provider that reads faster when told which features a run will read (optional).
+
+    A sync run calls ``will_read`` once, before its first read, with the features it will
+    read of this instance (e.g. one listing per library can then serve them all). What is
+    read must be the same as without the call; a write must not be answered from it.
+    """
+
+    def will_read(self, features: Sequence[Feature]) -> None:
+        """The features the run is about to read, in order."""
+        ...
+
+
 #: what a live scrobble asks: a play began, paused or ended
 ScrobbleAction = Literal["start", "pause", "stop"]
 #: what became of it: taken, already recorded (a repeat), or no such title on the target

@@ -39,6 +39,7 @@ class MediaServerProvider:
         self.client: MediaServerClient | None = None
         self._reader: Reader | None = None
         self._writer: Writer | None = None
+        self._planned: frozenset[Feature] = frozenset()
 
     @property
     def requests(self) -> int:
@@ -107,19 +108,28 @@ class MediaServerProvider:
             raise self._refuse(f"no user to act for ({wanted(settings) or 'none configured'})")
         library = Library(self.client, self.state, self.prefix, settings)
         self._reader = Reader(self.client, library)
+        self._reader.plan(self._planned)
         self._writer = Writer(self.client, library, self.unresolved)
         return self._reader, self._writer
+
+    def will_read(self, features: Sequence[Feature]) -> None:
+        """The features this instance's run is about to read (they share one listing: ReadAhead)."""
+        self._planned = frozenset(Feature(f) for f in features)
+        if self._reader is not None:
+            self._reader.plan(self._planned)
 
     async def read(self, feature: Feature) -> list[Item]:
         reader, _ = await self._ready()
         return await reader.read(Feature(feature))
 
     async def add(self, feature: Feature, items: Sequence[Item]) -> WriteResult:
-        _, writer = await self._ready()
+        reader, writer = await self._ready()
+        reader.forget()  # what was listed no longer holds once a write lands
         return await writer.write(Feature(feature), items, add=True)
 
     async def remove(self, feature: Feature, items: Sequence[Item]) -> WriteResult:
-        _, writer = await self._ready()
+        reader, writer = await self._ready()
+        reader.forget()
         return await writer.write(Feature(feature), items, add=False)
 
     async def aclose(self) -> None:

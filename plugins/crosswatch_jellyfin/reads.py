@@ -16,10 +16,19 @@ Items keep whatever ids the server has (none, for an unidentified item). An unch
 re-read costs one request per library: the libraries and the index come from the state
 file (:mod:`.library`), which is asked again only when a listing shows something it does
 not know.
+
+Ratings must list every item anyway, so a run that reads ratings and other features
+(:meth:`Reader.plan`) shares that listing: the first read lists every item of each library,
+the reader keeps it (in memory, never saved) and the run's other features take their items
+from it, so all four cost one request per library. A write drops it (:meth:`Reader.forget`):
+what was listed before no longer holds. Only a feature's first read takes the shared
+listing: a later read of it wants the server as it is now, and asks again. Without a plan
+each feature asks for its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from crosswatch import progress
@@ -36,6 +45,10 @@ QUERIES: dict[Feature, dict[str, str]] = {
     Feature.RATINGS: {"IncludeItemTypes": "Movie,Series,Season,Episode"},
     Feature.WATCHLIST: {"IncludeItemTypes": "Movie,Series,Season,Episode", "Filters": "IsFavorite"},
 }
+#: the item types each feature holds, for taking its items from the shared listing
+TYPES = {feature: frozenset(query["IncludeItemTypes"].split(",")) for feature, query in QUERIES.items()}
+#: the shared listing: every item, the ratings query
+SHARED = Feature.RATINGS
 
 
 class Reader:
@@ -44,6 +57,29 @@ class Reader:
     def __init__(self, client: MediaServerClient, library: Library) -> None:
         self.client = client
         self.library = library
+        self.planned: frozenset[Feature] = frozenset()  # the features this run will read (see plan)
+        self._shared: dict[str, list[dict[str, Any]]] = {}  # library id -> every item with its user data
+        self._seen: set[Feature] = set()  # the features this reader has read
+
+    def plan(self, features: Iterable[Feature]) -> None:
+        """The features the run will read: with ratings among several, the first read lists every
+        item once and the others take theirs from that listing."""
+        self.planned = frozenset(Feature(f) for f in features)
+
+    def forget(self) -> None:
+        """Drop the shared listing (before a write: it no longer holds)."""
+        self._shared.clear()
+
+    async def _rows(self, feature: Feature, view: View, *, first: bool) -> list[dict[str, Any]]:
+        """The library's items of ``feature`` (by the server's filter, or, on the feature's first
+        read, out of the shared listing)."""
+        rows = self._shared.get(view.id) if first else None
+        if rows is None:
+            shared = first and SHARED in self.planned and feature in self.planned
+            rows = await self.library.items(view, **QUERIES[SHARED if shared else feature], Fields=FIELDS)
+            if shared:
+                self._shared[view.id] = rows
+        return [row for row in rows if _holds(feature, row)]
 
     @property
     def playlist_mode(self) -> bool:
@@ -53,12 +89,14 @@ class Reader:
         if feature == Feature.WATCHLIST and self.playlist_mode:
             items = await self.read_playlist()
         else:
+            first = feature not in self._seen
+            self._seen.add(feature)
             items = []
             views = await self.library.libraries(feature)
             title = f"{self.client.kind.provider} {feature}: reading"
             with progress.task(title, total=len(views), unit="libraries") as bar:
                 for view in views:
-                    rows = await self.library.items(view, **QUERIES[feature], Fields=FIELDS)
+                    rows = await self._rows(feature, view, first=first)
                     items += await self._items(feature, view, rows)
                     bar.advance()
         await self.library.save()
@@ -136,3 +174,21 @@ class Reader:
     async def _playlist_rows(self, playlist: str) -> list[dict[str, Any]]:
         params = {"UserId": self.client.user_id, "Fields": FIELDS, "EnableImages": "false"}
         return await self.library.listing(f"/Playlists/{playlist}/Items", params)
+
+
+def _holds(feature: Feature, row: dict[str, Any]) -> bool:
+    """Whether a listed item is one of ``feature``'s, as its server filter would say."""
+    if row.get("Type") not in TYPES[feature]:
+        return False
+    data = row.get("UserData")
+    if not isinstance(data, dict):
+        return False
+    if feature == Feature.HISTORY:
+        return data.get("Played") is True
+    if feature == Feature.PROGRESS:
+        ticks = data.get("PlaybackPositionTicks")
+        return isinstance(ticks, int) and not isinstance(ticks, bool) and ticks > 0
+    if feature == Feature.RATINGS:
+        rating = data.get("Rating")
+        return isinstance(rating, (int, float)) and not isinstance(rating, bool)
+    return data.get("IsFavorite") is True

@@ -29,7 +29,7 @@ from crosswatch.jobs import JobContext
 from crosswatch.listener_pause import Outcome
 from crosswatch.model import Feature, Item, item_key
 from crosswatch.profiles import Profile, opened
-from crosswatch.provider import Provider, WriteResult, file_prefix
+from crosswatch.provider import Provider, ReadAhead, WriteResult, file_prefix
 from crosswatch.recording import Recording
 from crosswatch.sync import baseline as baselines
 from crosswatch.sync.baseline import Baseline
@@ -165,9 +165,12 @@ async def read_state(ctx: JobContext, pair: Pair, providers: dict[str, Provider]
     """Read both sides of every feature; a feature whose inputs equal a settled run's skips its baseline."""
     state = PairState()
     plain = not (options.full or options.allow_shrink or options.allow_removals)
-    for feature in pair.features:
-        if options.features and feature not in options.features:
-            continue
+    wanted = [f for f in pair.features if not options.features or f in options.features]
+    for profile in _sides(pair):
+        side = providers[profile.name]
+        if isinstance(side, ReadAhead):
+            side.will_read(wanted)
+    for feature in wanted:
         state.reads[feature] = {}
         for profile in _sides(pair):
             ctx.say(f"reading {profile.name} {feature}...")
