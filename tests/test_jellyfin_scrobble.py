@@ -49,8 +49,8 @@ from crosswatch_jellyfin.servers import EMBY, JELLYFIN, ServerKind
 from crosswatch_jellyfin.webhook import Webhook
 from crosswatch_trakt.emulator import EmulatorSettings as TraktSettings
 from crosswatch_trakt.emulator import TraktEmulator
-from crosswatch_trakt.tokens import Tokens, TokenStore
 from tests.daemon_proc import DaemonProcess, wait_until
+from tests.trakt_helpers import signed_in_to
 
 SEED = 7
 SIZE = 300
@@ -209,18 +209,7 @@ def config_dir(servers: Servers, folder: Path, scrobble: dict[str, Any]) -> None
         "scrobble": scrobble,
     }
     (folder / "config.toml").write_text(tomli_w.dumps(config))
-    state = StateDir(folder)
-    state.ensure()
-    token = trakt.issue_token()
-    TokenStore(state, "trakt").save(
-        Tokens(
-            access_token=token["access_token"],
-            refresh_token=token["refresh_token"],
-            expires_in=token["expires_in"],
-            created_at=token["created_at"],
-            client_id=trakt.client_id,
-        )
-    )
+    state = signed_in_to(trakt, folder)
     for kind in (JELLYFIN, EMBY):
         emu, url = servers.emu(kind.section), servers.urls[kind.section]
         device = f"crosswatch-{folder.parent.name}"
