@@ -95,8 +95,8 @@ async def sign_in_by_password(
 class InFlight:
     """An ASGI wrapper that knows how many of the emulator's API requests are in flight.
 
-    The emulator counts a request once its answer is sent, so a client may see the answer
-    before the count: :meth:`settled` waits until no request is in the server any more.
+    ``most`` is the most requests in flight at once (a writer's concurrency); :meth:`settled`
+    waits until no request is in the server any more (a request a test did not await itself).
     """
 
     def __init__(self, app: Callable[..., Any]) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ from crosswatch_jellyfin.servers import EMBY, JELLYFIN, ServerKind
 from crosswatch_jellyfin.webhook import Webhook
 from crosswatch_trakt.emulator import EmulatorSettings as TraktSettings
 from crosswatch_trakt.emulator import TraktEmulator
+from tests import conditions
 from tests.daemon_proc import DaemonProcess, wait_until
 from tests.trakt_helpers import signed_in_to
 
@@ -599,12 +600,6 @@ class Recorder:
         return [(e.state, e.progress, e.owner) for e in self.events if isinstance(e, PlaybackObserved)]
 
 
-async def until(condition: Callable[[], Any], timeout: float = 30.0) -> None:
-    with anyio.fail_after(timeout):
-        while not condition():
-            await anyio.sleep(0.01)
-
-
 def load(folder: Path, table: dict[str, Any]) -> tuple[Config, Any]:
     (folder / "config.toml").write_text(tomli_w.dumps(table))
     host = plugin_host(folder)
@@ -669,11 +664,11 @@ async def test_a_user_who_is_no_administrator_is_followed_by_polling_their_sessi
         body = {"ItemId": emu.item_id(movie), "PositionTicks": 0}
         async with anyio.create_task_group() as tg:
             tg.start_soon(rig.listener.run)
-            await until(lambda: rig.listener.connects == 1)
+            await conditions.wait_until(lambda: rig.listener.connects == 1)
             await report(url, token, "phone", "/Sessions/Playing", body)
-            await until(lambda: rig.recorder.plays())
+            await conditions.wait_until(lambda: rig.recorder.plays())
             await report(url, token, "phone", "/Sessions/Playing/Stopped", {**body, "PositionTicks": runtime // 2})
-            await until(lambda: len(rig.recorder.plays()) == 2)
+            await conditions.wait_until(lambda: len(rig.recorder.plays()) == 2)
             tg.cancel_scope.cancel()
         await rig.link.aclose()
     assert rig.recorder.plays() == [("playing", 0.0, True), ("stopped", 50.0, True)]
