@@ -24,6 +24,7 @@ PUBLIC_MODULES = (
     "crosswatch.config",  # ConfigSection, Config
     "crosswatch.bus",  # BusView
     "crosswatch.services",  # ServiceContext
+    "crosswatch.webhooks",  # WebhookGate: the checks of a webhook route (on, secret, size)
     "crosswatch.progress",  # progress of long reads and writes
     "crosswatch.logging",  # register_secret
     "crosswatch.unresolved",  # UnresolvedStore, FROZEN_REASON

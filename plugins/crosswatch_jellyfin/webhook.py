@@ -32,12 +32,11 @@ the plugin sends).
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 import msgspec
 import structlog
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from crosswatch.config import Config
@@ -45,6 +44,7 @@ from crosswatch.events import PlaybackObserved, RatingObserved
 from crosswatch.http import HttpError
 from crosswatch.model import Item
 from crosswatch.state import StateDir
+from crosswatch.webhooks import WebhookGate
 from crosswatch_jellyfin.link import LINKS, PLAYABLE, Link, norm_id, rating_of
 from crosswatch_jellyfin.mapping import Show, entry_of, item_of
 from crosswatch_jellyfin.servers import JELLYFIN
@@ -100,39 +100,16 @@ class Webhook:
     def __init__(self) -> None:
         self.config: Config | None = None
         self.bus: Any = None
-        self.refused: set[str] = set()
+        self.gate = WebhookGate("jellyfin")
         self.received = 0
         self._others: dict[tuple[str, str], int | None] = {}  # other users' ratings seen
 
     async def receive(self, request: Request) -> Response:
         if self.config is None or self.bus is None:
             return Response(status_code=503)
-        settings = self.config.scrobble.webhook
-        if not settings.enabled:
-            return JSONResponse({"error": "webhooks are off (scrobble.webhook.enabled)"}, status_code=404)
-        if not hmac.compare_digest(request.path_params["secret"].encode(), settings.secret.encode()):
-            source = request.client.host if request.client else "?"
-            if source not in self.refused:
-                self.refused.add(source)
-                log.warning(
-                    "jellyfin.webhook_forbidden", source=source, hint="the URL's secret is not scrobble.webhook.secret"
-                )
-            return Response(status_code=403)
-        limit = settings.max_body_kb * 1024
-        too_big = JSONResponse({"error": f"body over {settings.max_body_kb} KB"}, status_code=413)
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            return too_big
-        body = b""
-        try:
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
-                    return too_big
-        except ClientDisconnect:
-            source = request.client.host if request.client else "?"
-            log.info("jellyfin.webhook_incomplete", source=source, received=len(body))
-            return Response(status_code=400)
+        body = await self.gate.admit(request, self.config)
+        if isinstance(body, Response):
+            return body
         try:
             payload = msgspec.json.decode(body)
         except msgspec.DecodeError:

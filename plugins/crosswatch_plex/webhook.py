@@ -12,17 +12,17 @@ is in is one info line: nothing was received, nothing is answered.
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 import msgspec
 import structlog
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from crosswatch.config import Config
 from crosswatch.events import PlaybackObserved, RatingObserved
+from crosswatch.webhooks import WebhookGate
 from crosswatch_plex.mapping import rating_of, section_id, to_item
 
 log = structlog.get_logger("crosswatch.plex")
@@ -41,7 +41,7 @@ class Webhook:
     def __init__(self) -> None:
         self.config: Config | None = None
         self.bus: Any = None
-        self.refused: set[str] = set()
+        self.gate = WebhookGate("plex")
         self.received = 0
 
     def route(self) -> Route:
@@ -50,33 +50,9 @@ class Webhook:
     async def receive(self, request: Request) -> Response:
         if self.config is None or self.bus is None:
             return Response(status_code=503)
-        settings = self.config.scrobble.webhook
-        if not settings.enabled:
-            return JSONResponse({"error": "webhooks are off (scrobble.webhook.enabled)"}, status_code=404)
-        if not hmac.compare_digest(request.path_params["secret"].encode(), settings.secret.encode()):
-            source = request.client.host if request.client else "?"
-            if source not in self.refused:
-                self.refused.add(source)
-                log.warning(
-                    "plex.webhook_forbidden", source=source, hint="the URL's secret is not scrobble.webhook.secret"
-                )
-            return Response(status_code=403)
-        limit = settings.max_body_kb * 1024
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            return JSONResponse({"error": f"body over {settings.max_body_kb} KB"}, status_code=413)
-        body = b""
-        try:
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
-                    return JSONResponse({"error": f"body over {settings.max_body_kb} KB"}, status_code=413)
-        except ClientDisconnect:
-            # not the daemon's fault, and not worth more than a line: the answer has no reader
-            expected = int(declared) if declared.isdigit() else None
-            source = request.client.host if request.client else "?"
-            log.info("plex.webhook_incomplete", source=source, received=len(body), expected=expected)
-            return Response(status_code=400)
+        body = await self.gate.admit(request, self.config)
+        if isinstance(body, Response):
+            return body
         try:
             payload = _payload(request, body)
         except ValueError as exc:
