@@ -275,9 +275,7 @@ class PluginHost:
                 found = self._own_caller(hook, name)(**kwargs)  # a plugin has one impl of a hook
                 results.append((name, found[0] if found else None))
             except (Exception, SystemExit) as exc:
-                info = self.plugins.get(name)
-                if info:
-                    info.hook_errors += 1
+                self._failed_hook(name)
                 log.error("plugin.hook_failed", plugin=name, hook=hook, error=_short_error(exc))
         return results
 
@@ -292,13 +290,17 @@ class PluginHost:
             try:
                 found = self._own_caller(hook, name)(**{key: value}, **kwargs)
             except (Exception, SystemExit) as exc:
-                info = self.plugins.get(name)
-                if info:
-                    info.hook_errors += 1
+                self._failed_hook(name)
                 raise PluginError(f"plugin {name}: {hook} failed: {_short_error(exc)}") from exc
             if found and found[0] is not None:
                 value = found[0]
         return value
+
+    def _failed_hook(self, name: str) -> None:
+        """Count a hook failure of plugin ``name`` (``plugins list`` shows it)."""
+        info = self.plugins.get(name)
+        if info:
+            info.hook_errors += 1
 
     def _implementers(self, hook: str) -> list[str]:
         """The plugins implementing ``hook``, in pluggy's order (last registered first)."""
