@@ -20,8 +20,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -33,6 +31,7 @@ from crosswatch.config import ConfigSection
 from crosswatch.errors import ProviderError
 from crosswatch.model import Feature, Item, MediaType, epoch_seconds, match_keys
 from crosswatch.provider import FeatureSupport, ProviderContext, ProviderSpec, WriteResult, file_prefix
+from crosswatch.state import atomic_write_bytes
 from crosswatch.unresolved import UnresolvedStore
 
 #: the major version of crosswatch's plugin contract this file is written for
@@ -169,23 +168,7 @@ def save(path: Path, feature: Feature, items: Sequence[Item]) -> None:
             return  # nothing changed: the file (and its mtime) stays as it was
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(folder)  # the rename itself survives a crash
-    finally:
-        os.close(folder)
+    atomic_write_bytes(path, data, mode=mode)  # temp file, fsync, rename, folder fsync
 
 
 # -- the provider --------------------------------------------------------------------------
