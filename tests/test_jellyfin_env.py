@@ -235,7 +235,7 @@ def test_the_emulators_config_block_is_a_valid_section(flavour: Flavour) -> None
     block = tomllib.loads(emu.config_toml("http://127.0.0.1:8096"))
     settings = msgspec.convert(block[flavour.name], MediaServerSettings)
     assert settings.user == emu.username and settings.api_key == emu.api_key
-    assert settings.watchlist.mode == "favorites" and settings.workers == 8
+    assert settings.watchlist.mode == "favorites" and settings.workers == 12
 
 
 def test_a_bad_section_is_refused_with_the_key() -> None:

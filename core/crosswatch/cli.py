@@ -59,7 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--json", action="store_true", help="machine-readable output")
 
     demo = command(
-        sub, "demo", "demo:cmd_demo", help="everything against the Plex, Trakt and Jellyfin emulators, in a temporary folder"
+        sub,
+        "demo",
+        "demo:cmd_demo",
+        help="everything against the Plex, Trakt and Jellyfin emulators, in a temporary folder",
     )
     demo.add_argument("--seed", type=int, default=7, help="seed of the emulated library (default 7)")
     demo.add_argument("--size", type=int, default=300, help="titles in the emulated library (default 300)")

@@ -66,15 +66,21 @@ def match_keys(item: Item) -> Iterator[tuple[Any, ...]]:
     Two items are the same title when they share any key: a strong id of their own,
     or for episodes and seasons a strong id of their show plus the numbers.
     """
-    for name in STRONG_IDS:
-        value = item.ids.get(name)
-        if value:
-            yield (item.type, name, str(value))
-    if item.type in (MediaType.EPISODE, MediaType.SEASON) and item.season is not None:
-        for name in STRONG_IDS:
-            value = item.show_ids.get(name)
-            if value:
-                yield (item.type, "show:" + name, str(value), item.season, item.episode)
+    return iter(match_key_list(item))
+
+
+def match_key_list(item: Item) -> list[tuple[Any, ...]]:
+    """:func:`match_keys` as a list (what an index of many items builds from)."""
+    ids, kind = item.ids, item.type
+    keys: list[tuple[Any, ...]] = [(kind, name, str(ids[name])) for name in STRONG_IDS if ids.get(name)]
+    if item.season is not None and kind in _NUMBERED and item.show_ids:
+        show = item.show_ids
+        numbers = (item.season, item.episode)
+        keys += [(kind, "show:" + name, str(show[name]), *numbers) for name in STRONG_IDS if show.get(name)]
+    return keys
+
+
+_NUMBERED = (MediaType.EPISODE, MediaType.SEASON)
 
 
 #: id names in the order an item's key prefers them

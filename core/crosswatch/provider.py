@@ -29,6 +29,9 @@ class FeatureSupport:
     # the same as ``not keeps_watched_at``. False with keeps_watched_at=False: one date per
     # title, the one given (Jellyfin's last played date)
     dated_now: bool | None = None
+    # a read right after a write costs little (the provider reads incrementally): a sync run reads
+    # each feature it wrote here back, so that the next run finds both sides as it left them
+    reads_back: bool = False
     note: str = ""
 
     @property

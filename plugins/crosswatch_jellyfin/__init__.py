@@ -33,25 +33,32 @@ CROSSWATCH_CONTRACT = 1
 
 
 def features(kind: ServerKind) -> dict[Feature, FeatureSupport]:
-    """What each feature does on ``kind``'s servers (``crosswatch plugins list`` shows the notes)."""
+    """What each feature does on ``kind``'s servers (``crosswatch plugins list`` shows the notes).
+
+    Every feature reads back cheaply: a read costs a request per library.
+    """
     return {
         Feature.WATCHLIST: FeatureSupport(
+            reads_back=True,
             note='favourites (movies, shows, seasons, episodes), or with watchlist mode = "playlist" a '
-            "playlist of movies and episodes; no date is kept"
+            "playlist of movies and episodes; no date is kept",
         ),
         Feature.RATINGS: FeatureSupport(
+            reads_back=True,
             note="the user's Rating (0-10), read rounded into 1-10 (a like reads 10, a dislike 1) and "
-            "written as given; no date is kept"
+            "written as given; no date is kept",
         ),
         Feature.HISTORY: FeatureSupport(
             keeps_watched_at=False,
             dated_now=False,  # one date per title, the one given (DatePlayed)
+            reads_back=True,
             note="one entry per played title, dated by its last play (LastPlayedDate; PlayCount in extra); "
             "a play is written with its date (DatePlayed) unless the title was played then or later; "
             "removing a play unmarks the title (all its plays)",
         ),
         Feature.PROGRESS: FeatureSupport(
-            note="PlaybackPositionTicks of movies and episodes; paused_at is read from LastPlayedDate, not written"
+            reads_back=True,
+            note="PlaybackPositionTicks of movies and episodes; paused_at is read from LastPlayedDate, not written",
         ),
     }
 

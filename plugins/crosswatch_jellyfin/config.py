@@ -6,7 +6,7 @@
     url = "http://192.168.1.10:8096"
     user = "ann"                      # the user, by name (or user_id = "<32 hex>")
     api_key = ""                      # optional: sign in with an API key instead of a password
-    workers = 8                       # writes in flight at once
+    workers = 12                      # writes in flight at once (as Plex's history_workers)
     [jellyfin.history]
     libraries = ["Movies", "Shows"]   # by name (or id); [] = every movie and show library
     [jellyfin.watchlist]
@@ -49,7 +49,7 @@ class MediaServerSettings(msgspec.Struct, kw_only=True, frozen=True):
     verify_ssl: bool = True
     timeout: Annotated[float, msgspec.Meta(gt=0, le=600)] = 30.0
     max_retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 3
-    workers: Workers = 8
+    workers: Workers = 12
     #: seconds between two polls of a Quick Connect sign-in
     quick_connect_poll_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 3.0
     #: how long a Quick Connect code is waited for

@@ -392,7 +392,6 @@ class Writer:
                 self.on_write()
         return result
 
-
     async def _playback_ids(self, items: Sequence[Item]) -> dict[tuple[object, ...], int]:
         """The playback ids Trakt holds, by match key (read only when some item lacks its id)."""
         if not items:

@@ -2,7 +2,7 @@
 against the Jellyfin and Plex emulators (each its own process) with real latency.
 
 Run: ``python -m tests.bench.bench_jellyfin [--size 2200] [--plays 50000] [--marks 5000]
-[--latency-ms 20] [--workers 8]``; prints JSON. Targets, with 20 ms latency on both emulators
+[--latency-ms 20] [--workers 12]``; prints JSON. Targets, with 20 ms latency on both emulators
 and a library of about 20,000 movies and episodes (``--size 2200`` titles) holding 50,000 plays
 across its users:
 
@@ -430,7 +430,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--watchlist", type=int, default=300)
     parser.add_argument("--progress", type=int, default=200, help="resume positions of the administrator")
     parser.add_argument("--marks", type=int, default=5_000, help="played marks written")
-    parser.add_argument("--workers", type=int, default=8, help="jellyfin.workers (the default)")
+    parser.add_argument(
+        "--workers", type=int, default=MediaServerSettings().workers, help="jellyfin.workers (default: its default)"
+    )
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument(
         "--features",

@@ -131,6 +131,7 @@ def report_json(report: Any) -> dict[str, Any]:
         "plan": plan_rows(report.plans),
         "refused": {p.feature.value: p.refused for p in report.plans if p.refused},
         "first_run": [p.feature.value for p in report.plans if p.first_run and not p.settled],
+        "settled": [p.feature.value for p in report.plans if p.settled],  # unchanged: read, not planned
         "ok": report.ok,
     }
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from crosswatch import journal
 from crosswatch.journal import Echo
@@ -69,9 +70,14 @@ class Side:
     items: list[Item]
     before: list[Item] | None  # None: no baseline (first run, or --full)
 
-    def __post_init__(self) -> None:
-        self.index = TitleIndex(self.items)
-        self.before_index = TitleIndex(self.before) if self.before is not None else None
+    @cached_property
+    def index(self) -> TitleIndex:
+        return TitleIndex(self.items)
+
+    @cached_property
+    def before_index(self) -> TitleIndex | None:
+        """The baseline's items by title (built when a rule asks: most plans need only one side's)."""
+        return TitleIndex(self.before) if self.before is not None else None
 
     @property
     def name(self) -> str:
@@ -261,7 +267,7 @@ def _unmatched(plays: list[Item], times: list[float], tolerance: float) -> list[
 def _removed_plays(src: Side, dst: Side, tolerance: float, keeps: bool) -> list[Item]:
     """Target plays of source plays that were there at the last sync and are gone now."""
     assert src.before is not None
-    now = TitleIndex(src.items)
+    now = src.index
     gone: list[Item] = []
     for play in src.before:
         group = now.group_of(play)

@@ -23,6 +23,7 @@ from crosswatch import journal
 from crosswatch.captures.create import write_captures
 from crosswatch.captures.format import ALL
 from crosswatch.captures.plan import describe
+from crosswatch.errors import CrosswatchError
 from crosswatch.events import SyncStarting
 from crosswatch.http import total_requests
 from crosswatch.jobs import JobContext
@@ -175,14 +176,7 @@ async def read_state(ctx: JobContext, pair: Pair, providers: dict[str, Provider]
         for profile in _sides(pair):
             ctx.say(f"reading {profile.name} {feature}...")
             state.reads[feature][profile.name] = await providers[profile.name].read(feature)
-        state.frozen[feature] = {
-            p.name: set(
-                await anyio.to_thread.run_sync(
-                    UnresolvedStore(ctx.state, file_prefix(p.provider, p.profile)).load, feature.value
-                )
-            )
-            for p in _sides(pair)
-        }
+        state.frozen[feature] = await anyio.to_thread.run_sync(_frozen, ctx, pair, feature)
         state.fingerprints[feature] = await anyio.to_thread.run_sync(
             _fingerprint, ctx, pair, feature, state.reads[feature], state.frozen[feature]
         )
@@ -193,13 +187,7 @@ async def read_state(ctx: JobContext, pair: Pair, providers: dict[str, Provider]
         stored = await anyio.to_thread.run_sync(baselines.load, ctx.state, pair.name, feature.value)
         state.baselines[feature] = stored
         if feature == Feature.HISTORY:
-            recorded = [
-                await anyio.to_thread.run_sync(journal.load, ctx.state, p)
-                for p in _sides(pair)
-                if journal.records_now(p, feature)
-            ]
-            copy = stored.echoes if stored is not None else []
-            state.echoes[feature] = journal.merged(*recorded, copy)
+            state.echoes[feature] = await anyio.to_thread.run_sync(_echoes, ctx, pair, feature, stored)
         if stored is None:
             log.info(
                 "sync.first_run",
@@ -210,6 +198,20 @@ async def read_state(ctx: JobContext, pair: Pair, providers: dict[str, Provider]
                 journal_records=len(state.echoes.get(feature, [])),
             )
     return state
+
+
+def _echoes(ctx: JobContext, pair: Pair, feature: Feature, stored: Baseline | None) -> list[journal.Echo]:
+    """crosswatch's own "now" writes to either side: the journals, with the baseline's copy."""
+    recorded = [journal.load(ctx.state, p) for p in _sides(pair) if journal.records_now(p, feature)]
+    return journal.merged(*recorded, stored.echoes if stored is not None else [])
+
+
+def _frozen(ctx: JobContext, pair: Pair, feature: Feature) -> dict[str, set[str]]:
+    """The item keys frozen on each side (``crosswatch unresolved list``)."""
+    return {
+        p.name: set(UnresolvedStore(ctx.state, file_prefix(p.provider, p.profile)).load(feature.value))
+        for p in _sides(pair)
+    }
 
 
 def _fingerprint(
@@ -330,26 +332,101 @@ async def apply(
             ]
             base = await anyio.to_thread.run_sync(_after, ctx, pair, plan, state, written)
             await anyio.to_thread.run_sync(baselines.save, ctx.state, pair.name, plan.feature.value, base)
-            fingerprint = await anyio.to_thread.run_sync(_settled_by, ctx, pair, plan, state, base, report)
+            fingerprint = await _settled_by(ctx, pair, providers, plan, state, base, report)
             await anyio.to_thread.run_sync(baselines.settle, ctx.state, pair.name, plan.feature.value, fingerprint)
         outcome.ok = report.ok
 
 
-def _settled_by(
-    ctx: JobContext, pair: Pair, plan: FeaturePlan, state: PairState, base: Baseline, report: SyncReport
+async def _settled_by(
+    ctx: JobContext,
+    pair: Pair,
+    providers: dict[str, Provider],
+    plan: FeaturePlan,
+    state: PairState,
+    base: Baseline,
+    report: SyncReport,
 ) -> str:
     """The inputs a next run may skip planning for ("" for none).
 
     With nothing written: this run's inputs. With every write taken (nothing failed, nothing
-    unresolved): the sides as they stand now by the baseline, so that when the next read
-    shows exactly that, the next run is a quiet one too.
+    unresolved that is not frozen now): where each side written reads back cheaply
+    (``FeatureSupport.reads_back``), the sides as read back, once a plan of them is empty;
+    elsewhere the sides as they stand by the baseline. When the next read shows exactly that,
+    the next run is a quiet one too.
     """
+    feature = plan.feature
     if all(c.empty for c in plan.changes):
-        return state.fingerprints.get(plan.feature, "")
-    tallies = [report.tally(plan.feature, c.target) for c in plan.changes if not c.empty]
-    if any(t.counts.get("failed") or t.counts.get("unresolved") for t in tallies):
+        return state.fingerprints.get(feature, "")
+    tallies = [report.tally(feature, c.target) for c in plan.changes if not c.empty]
+    if any(t.counts.get("failed") for t in tallies):
         return ""
-    return _fingerprint(ctx, pair, plan.feature, base.sides, state.frozen.get(plan.feature, {}))
+    written = sorted({c.target for c in plan.changes if not c.empty})
+    profiles = {p.name: p for p in _sides(pair)}
+    if all(_reads_back(profiles[name], feature) for name in written):
+        return await _read_back(ctx, pair, providers, plan, state, base, written, report)
+    if any(t.counts.get("unresolved") for t in tallies):
+        return ""
+    return _fingerprint(ctx, pair, feature, base.sides, state.frozen.get(feature, {}))
+
+
+def _reads_back(profile: Profile, feature: Feature) -> bool:
+    support = profile.support(feature)
+    return support is not None and support.reads_back
+
+
+async def _read_back(
+    ctx: JobContext,
+    pair: Pair,
+    providers: dict[str, Provider],
+    plan: FeaturePlan,
+    state: PairState,
+    base: Baseline,
+    written: list[str],
+    report: SyncReport,
+) -> str:
+    """Read the written sides back; when only the written titles changed there and a plan of what
+    now stands is empty, record the sides as read back and return their fingerprint ("" otherwise).
+
+    A title changed on a written side by someone else during the run would be taken into the
+    baseline unplanned, so then nothing is settled and the baseline stays as written.
+    """
+    feature = plan.feature
+    frozen = await anyio.to_thread.run_sync(_frozen, ctx, pair, feature)
+    for change in plan.changes:
+        keys = frozen.get(change.target, set())
+        problems = report.tally(feature, change.target).problems
+        if any(kind == "unresolved" and item_key(i) not in keys for i, kind, _ in problems):
+            return ""  # not frozen: tried again by the next run
+    reads = dict(state.reads[feature])
+    for name in written:
+        ctx.say(f"reading {name} {feature} back...")
+        try:
+            fresh = await providers[name].read(feature)
+        except CrosswatchError as exc:
+            log.warning("sync.read_back_failed", pair=pair.name, feature=str(feature), side=name, error=str(exc))
+            return ""
+        touched = TitleIndex(i for c in plan.toward(name) for i in c.add + c.update + c.remove)
+        if _untouched(reads[name], touched) != _untouched(fresh, touched):
+            log.info("sync.not_settled", pair=pair.name, feature=str(feature), side=name, why="changed during the run")
+            return ""
+        reads[name] = fresh
+    after = Baseline(sides=reads, echoes=base.echoes)
+    again = PairState(
+        reads={feature: reads},
+        baselines={feature: after},
+        frozen={feature: frozen},
+        echoes={feature: await anyio.to_thread.run_sync(_echoes, ctx, pair, feature, after)},
+    )
+    replan = make_plans(ctx, pair, again, Options(features=[feature]))
+    if any(p.refused or not all(c.empty for c in p.changes) for p in replan):
+        return ""
+    await anyio.to_thread.run_sync(baselines.save, ctx.state, pair.name, feature.value, after)
+    return await anyio.to_thread.run_sync(_fingerprint, ctx, pair, feature, reads, frozen)
+
+
+def _untouched(items: list[Item], touched: TitleIndex) -> list[bytes]:
+    """``items`` but the touched titles, encoded and sorted (to compare two reads of a side)."""
+    return sorted(_encode(i) for i in items if i not in touched)
 
 
 async def _safety(ctx: JobContext, pair: Pair, state: PairState, todo: list[FeaturePlan]) -> list[str]:

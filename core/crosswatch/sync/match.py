@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from crosswatch.model import Item, match_keys
+from crosswatch.model import Item, match_key_list
 
 
 class TitleIndex:
@@ -20,20 +20,26 @@ class TitleIndex:
             self.add(item)
 
     def add(self, item: Item) -> int:
-        keys = list(match_keys(item))
-        group = next((self._group[k] for k in keys if k in self._group), None)
+        keys = match_key_list(item)
+        known = self._group
+        group = None
+        for key in keys:
+            group = known.get(key)
+            if group is not None:
+                break
         if group is None:
             group = len(self.groups)
             self.groups.append([])
         self.groups[group].append(item)
         for key in keys:
-            self._group.setdefault(key, group)
+            known.setdefault(key, group)
         return group
 
     def group_of(self, item: Item) -> int | None:
         """The group of ``item``'s title, or None when this side does not hold it."""
-        for key in match_keys(item):
-            found = self._group.get(key)
+        known = self._group
+        for key in match_key_list(item):
+            found = known.get(key)
             if found is not None:
                 return found
         return None

@@ -87,6 +87,7 @@ NOW_PLAYS = (
     "re-sent one; core sends such a provider only titles it has no play of, and journals what it sent"
 )
 
+
 class ProviderContract:
     """The provider contract suite; subclass it as ``class TestMyProvider(ProviderContract)``.
 
