@@ -9,7 +9,9 @@ Rules:
   same title within ``sync.history_tolerance_s`` is already there: never a duplicate play.
   A target that records plays at "now" (Plex) gets one play per title it has none of (its
   watched state), and crosswatch remembers those writes as echoes so they are never sent
-  back as new plays. Plays without a date are never sent.
+  back as new plays. A target that keeps one date per title (Jellyfin) gets the newest play
+  of each title it has none of or only an older one of; as a source, only a title gone from
+  it lost plays (its date moving on is no removal). Plays without a date are never sent.
 - Progress: a resume position moves forward, or to a newer one (later ``paused_at``).
 """
 
@@ -90,6 +92,12 @@ class Side:
     def keeps_watched_at(self, feature: Feature) -> bool:
         support = self.profile.support(feature)
         return support is None or support.keeps_watched_at
+
+    def one_date_per_title(self, feature: Feature) -> bool:
+        """The side keeps one date per title, the one it is given (Jellyfin's last played date):
+        a newer play moves it on, and an older date gone from it says nothing of a play removed."""
+        support = self.profile.support(feature)
+        return support is not None and not support.keeps_watched_at and not support.writes_now
 
 
 # -- watchlist and ratings ---------------------------------------------------------------
@@ -206,8 +214,10 @@ def plan_plays(src: Side, dst: Side, tolerance: float, add: bool, remove: bool, 
             for group, plays in by_title.items():
                 out.add += _unmatched(plays, _times(dst.index.groups[group]), tolerance)
             out.add += lone
-        else:  # the target records "now": one play for each title it has no play of
+        else:  # one play for each title the target has no play of (it records "now", or one date)
             newest: dict[str, Item] = {}
+            if dst.one_date_per_title(Feature.HISTORY):  # and a newer play than the date it holds
+                lone = lone + _newer_than_held(by_title, dst, tolerance)
             for play in lone:
                 key = title_key(play)
                 if key not in newest or (epoch(play.watched_at) or 0) > (epoch(newest[key].watched_at) or 0):
@@ -215,6 +225,18 @@ def plan_plays(src: Side, dst: Side, tolerance: float, add: bool, remove: bool, 
             out.add += newest.values()
     if remove and src.before is not None:
         out.remove += _removed_plays(src, dst, tolerance, keeps)
+    return out
+
+
+def _newer_than_held(by_title: dict[int, list[Item]], dst: Side, tolerance: float) -> list[Item]:
+    """Of each title ``dst`` holds with a date, the newest source play when it is newer than that date."""
+    out = []
+    for group, plays in by_title.items():
+        held = _times(dst.index.groups[group])
+        latest = max(plays, key=lambda p: epoch(p.watched_at) or 0.0)
+        when = epoch(latest.watched_at)
+        if held and when is not None and when > held[-1] + tolerance:
+            out.append(latest)
     return out
 
 
@@ -268,11 +290,16 @@ def _removed_plays(src: Side, dst: Side, tolerance: float, keeps: bool) -> list[
     """Target plays of source plays that were there at the last sync and are gone now."""
     assert src.before is not None
     now = src.index
+    one_date = src.one_date_per_title(Feature.HISTORY)
     gone: list[Item] = []
     for play in src.before:
         group = now.group_of(play)
         when = epoch(play.watched_at)
         if when is None:
+            continue
+        if one_date:  # its date moves on with each new play: only a title gone from it lost plays
+            if group is None:
+                gone.append(play)
             continue
         present = _times(now.groups[group]) if group is not None else []
         if not any(abs(t - when) <= 1 for t in present):
