@@ -253,6 +253,40 @@ async def test_api_keys_are_administrators_without_a_user() -> None:
         assert (await client.get("/System/Info", headers=auth(added))).status_code == 401
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("flavour", [JELLYFIN, EMBY], ids=["jellyfin", "emby"])
+async def test_an_administrator_makes_and_deletes_users(flavour: Flavour) -> None:
+    emu = make(flavour)
+    movie = movie_with(emu)
+    async with served(emu) as client:
+        made = ok(await client.post("/Users/New", json={"Name": "zoe", "Password": "s3cret-pass"}))
+        assert made["Name"] == "zoe" and made["Policy"]["IsAdministrator"] is False
+        assert "zoe" in {u["Name"] for u in ok(await client.get("/Users"))}
+        assert (await client.post("/Users/New", json={"Name": "ZOE", "Password": "x"})).status_code == 400
+        assert (await client.post("/Users/New", json={"Password": "x"})).status_code == 400
+        # the new user signs in, and has data of their own
+        signin = {"Username": "zoe", "Pw": "s3cret-pass"}
+        token = ok(await client.post("/Users/AuthenticateByName", json=signin, headers=auth(device="zoe-1")))[
+            "AccessToken"
+        ]
+        mark = f"/Users/{made['Id']}/PlayedItems/{emu.item_id(movie)}"
+        assert (await client.post(mark, headers=auth(token, "zoe-1"))).status_code == 200
+        assert emu.state.get(made["Id"], emu.library.index[movie]) is not None
+        assert emu.state.get(emu.user_id, emu.library.index[movie]) is None
+        # an ordinary user may do neither
+        assert (await client.post("/Users/New", json={"Name": "x"}, headers=auth(token, "zoe-1"))).status_code == 403
+        assert (await client.delete(f"/Users/{emu.user_id}", headers=auth(token, "zoe-1"))).status_code == 403
+        # deleted: gone with their data and sign-ins; the last administrator stays
+        delete = (
+            client.delete(f"/Users/{made['Id']}") if flavour is JELLYFIN else client.post(f"/Users/{made['Id']}/Delete")
+        )
+        assert (await delete).status_code == 204
+        assert (await client.get(f"/Users/{made['Id']}")).status_code == 404
+        assert made["Id"] not in emu.state.data
+        assert (await client.get("/System/Info", headers=auth(token, "zoe-1"))).status_code == 401
+        assert (await client.delete(f"/Users/{emu.user_id}")).status_code == 400
+
+
 # -- libraries and item queries -------------------------------------------------------------------
 
 

@@ -15,9 +15,10 @@ across its users:
    workers, one latency each), reported per side (requests, seconds by phase); its second
    run <= 2 s and <= 12 requests (``third_run``: the run after that, whose features are settled).
 
-The emulator keeps two users (an administrator and an ordinary user; it has no route that
-makes more) and one record per user and title, as Jellyfin does (``Played``, ``PlayCount``,
-``LastPlayedDate``): the 50,000 plays are the PlayCounts summed over both users' records
+The emulator starts with two users (an administrator and an ordinary user); the benchmark
+makes ``--users`` in all with ``POST /Users/New``, as an administrator would. The server
+keeps one record per user and title, as Jellyfin does (``Played``, ``PlayCount``,
+``LastPlayedDate``): the 50,000 plays are the PlayCounts summed over every user's records
 (``jellyfin_seeded`` says how many records hold them). crosswatch reads the administrator's.
 """
 
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import msgspec
 import tomli_w
 
@@ -64,8 +66,8 @@ FEATURES = [Feature.WATCHLIST, Feature.RATINGS, Feature.HISTORY, Feature.PROGRES
 PASSWORD_ENV = "CROSSWATCH_JELLYFIN_PASSWORD"
 BASE = 1_600_000_000  # epoch seconds of the first seeded play
 TICKS = 10_000_000
-#: shares of the movies and episodes each user has played (the ordinary user's drawn on their own)
-ADMIN_SHARE, OTHER_SHARE = 0.6, 0.5
+#: shares of the movies and episodes each user has played (the others' drawn each on their own)
+ADMIN_SHARE, OTHER_SHARE = 0.6, 0.3
 
 
 def iso(epoch: float) -> str:
@@ -95,18 +97,19 @@ def seed_jellyfin(emu: EmulatorProcess, args: argparse.Namespace) -> tuple[dict[
     """Both users' records (``args.plays`` PlayCounts in all), the administrator's ratings,
     favourites and resume positions; the posted state and what it holds."""
     items = emu.control("GET", "/catalog")["items"]
+    make_users(emu, args.users)
     users = emu.control("GET", "/state")["users"]
     admin = next(u for u in users if u["admin"])
-    other = next(u for u in users if not u["admin"])
+    others = [u for u in users if not u["admin"]]
     leaves = [i for i in items if i["type"] in ("movie", "episode")]
     rng = random.Random(f"bench-jellyfin:{SEED}")
-    admin_played = rng.sample(leaves, int(len(leaves) * ADMIN_SHARE))
-    other_played = rng.sample(leaves, int(len(leaves) * OTHER_SHARE))
-    records = [(admin, i) for i in admin_played] + [(other, i) for i in other_played]
+    records = [(admin, i) for i in rng.sample(leaves, int(len(leaves) * ADMIN_SHARE))]
+    for other in others:
+        records += [(other, i) for i in rng.sample(leaves, int(len(leaves) * OTHER_SHARE))]
     if args.plays < len(records):  # every record holds at least one play
         records = records[: args.plays]
     each, extra = divmod(args.plays, max(1, len(records)))
-    data: dict[str, dict[str, dict[str, Any]]] = {admin["id"]: {}, other["id"]: {}}
+    data: dict[str, dict[str, dict[str, Any]]] = {u["id"]: {} for u in users}
     for n, (user, item) in enumerate(records):
         data[user["id"]][item["id"]] = {
             "item": item["id"],
@@ -133,7 +136,7 @@ def seed_jellyfin(emu: EmulatorProcess, args: argparse.Namespace) -> tuple[dict[
     return state, {
         "library_items": Counter(i["type"] for i in items),
         "movies_and_episodes": len(leaves),
-        "users": 2,
+        "users": len(users),
         "played_records": sum(1 for r in held if r.get("played")),
         "plays": sum(r.get("play_count", 0) for r in held),
         "administrator": {
@@ -144,6 +147,15 @@ def seed_jellyfin(emu: EmulatorProcess, args: argparse.Namespace) -> tuple[dict[
             "resume_positions": sum(1 for r in mine.values() if r.get("position_ticks")),
         },
     }
+
+
+def make_users(emu: EmulatorProcess, total: int) -> None:
+    """Users until the server has ``total``, made as an administrator makes them (``POST /Users/New``)."""
+    headers = {"X-Emby-Token": emu.config["api_key"]}
+    have = len(emu.control("GET", "/state")["users"])
+    for n in range(have, total):
+        body = {"Name": f"viewer{n}", "Password": f"bench-password-{n}"}
+        httpx.post(emu.url + "/Users/New", json=body, headers=headers, timeout=30).raise_for_status()
 
 
 def password(block: str, user: str) -> str:
@@ -350,6 +362,7 @@ async def sync_run(folder: Path, plex: EmulatorProcess, jf: EmulatorProcess) -> 
             for p in report.plans
         ],
         "summary": summary,
+        "settled": [p.feature.value for p in report.plans if p.settled],  # read, not planned
         "totals": {a: sum(r[a] for r in summary) for a in ("added", "updated", "removed", "failed", "unresolved")},
         "phases": phases,
         "plex_by_endpoint": endpoints(plex_stats),
@@ -425,7 +438,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--size", type=int, default=2200, help="catalogue titles (2,200 make about 20,000 movies and episodes)"
     )
-    parser.add_argument("--plays", type=int, default=50_000, help="plays across both users (PlayCounts summed)")
+    parser.add_argument("--plays", type=int, default=50_000, help="plays across the users (PlayCounts summed)")
+    parser.add_argument("--users", type=int, default=5, help="users on the server (the administrator's read)")
     parser.add_argument("--ratings", type=int, default=2_000)
     parser.add_argument("--watchlist", type=int, default=300)
     parser.add_argument("--progress", type=int, default=200, help="resume positions of the administrator")

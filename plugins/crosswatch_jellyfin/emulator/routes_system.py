@@ -4,6 +4,9 @@ Connect, API keys, logout.
 - ``GET /System/Info/Public`` (anonymous), ``GET /System/Info`` (any token), ``/System/Ping``.
 - ``GET /Users`` (any token), ``/Users/Public`` (anonymous: the users not hidden),
   ``/Users/Me`` (400 for an API key), ``/Users/{id}`` (404 unknown).
+- ``POST /Users/New`` ``{"Name", "Password"}`` -> the ``UserDto`` (a name taken: 400);
+  ``DELETE /Users/{id}`` (Emby also ``POST /Users/{id}/Delete``) -> 204, with the user's
+  data, devices and playlists (the last administrator: 400): administrators only.
 - ``POST /Users/AuthenticateByName`` ``{"Username", "Pw"}`` with the device headers
   (``Client``, ``Device``, ``DeviceId``, ``Version``; any missing: 400) -> 200
   ``{User, SessionInfo, AccessToken, ServerId}``; a wrong name or password: 401.
@@ -118,6 +121,42 @@ async def user_by_id(request: Request) -> Response:
     if user is None:
         return fail(404, "User not found")
     return reply(request, user_dto(emu, user))
+
+
+@endpoint
+async def new_user(request: Request) -> Response:
+    """``POST /Users/New``: ``{"Name", "Password"}`` (Emby also takes ``Name`` in the query)."""
+    emu = _admin(request)
+    body = await body_json(request)
+    name = body.get("name") or param(request, "name") or ""
+    password = body.get("password") or ""
+    if not isinstance(name, str) or not isinstance(password, str):
+        return fail(400, "Name and Password must be strings.")
+    try:
+        user = emu.accounts.add_user(name, password)
+    except ValueError as exc:
+        return fail(400, str(exc))
+    emu.state.data[user.id] = {}
+    return reply(request, user_dto(emu, user))
+
+
+@endpoint
+async def delete_user(request: Request) -> Response:
+    """``DELETE /Users/{id}`` (Emby also ``POST /Users/{id}/Delete``): the user and their data go."""
+    emu = _admin(request)
+    parsed = emu.library.parse_user_id(request.path_params["user_id"])
+    user = emu.accounts.user(parsed) if parsed else None
+    if user is None:
+        return fail(404, "User not found")
+    try:
+        emu.accounts.remove_user(user)
+    except ValueError as exc:
+        return fail(400, str(exc))
+    emu.state.data.pop(user.id, None)
+    for playlist in [p for p in emu.state.playlists.values() if p.owner == user.id]:
+        del emu.state.playlists[playlist.id]
+    emu.state.touch()
+    return Response(status_code=204)
 
 
 def _device_headers(who: Caller) -> None:
@@ -306,7 +345,10 @@ ROUTES = [
     Route("/Users/Me", me, methods=["GET"]),
     Route("/Users/AuthenticateByName", authenticate_by_name, methods=["POST"]),
     Route("/Users/AuthenticateWithQuickConnect", authenticate_quick_connect, methods=["POST"]),
+    Route("/Users/New", new_user, methods=["POST"]),
     Route("/Users/{user_id}", user_by_id, methods=["GET"]),
+    Route("/Users/{user_id}", delete_user, methods=["DELETE"]),
+    Route("/Users/{user_id}/Delete", delete_user, methods=["POST"]),
     Route("/Users/{user_id}/Authenticate", authenticate_by_id, methods=["POST"]),
     Route("/Sessions/Logout", logout, methods=["POST"]),
     Route("/QuickConnect/Enabled", quick_enabled, methods=["GET"]),

@@ -1,8 +1,10 @@
 """Users, their sign-ins (access tokens per device), API keys and Quick Connect requests.
 
 - **users**: an administrator (the one the TOML block names, with a password) and a
-  second, ordinary user, both seeded (ids 32 hex, passwords 12 characters). An ordinary
-  user reaching another user's data gets 403; an administrator or an API key may.
+  second, ordinary user, both seeded (ids 32 hex, passwords 12 characters); an
+  administrator makes more with ``POST /Users/New`` and deletes one with ``DELETE
+  /Users/{id}`` (never the last administrator). An ordinary user reaching another user's
+  data gets 403; an administrator or an API key may.
 - **tokens**: ``AuthenticateByName`` (or Quick Connect) makes one per ``(user, DeviceId)``;
   a new sign-in from the same device revokes that device's earlier token, as the servers
   do. ``POST /Sessions/Logout`` revokes the caller's. Tokens do not expire.
@@ -163,6 +165,25 @@ class Accounts:
     def by_name(self, name: str) -> User | None:
         wanted = name.strip().lower()
         return next((u for u in self.users if u.name.lower() == wanted), None)
+
+    def add_user(self, name: str, password: str) -> User:
+        """A new ordinary user (``POST /Users/New``); ValueError when the name is taken or empty."""
+        name = name.strip()
+        if not name:
+            raise ValueError("Name is required.")
+        if self.by_name(name) is not None:
+            raise ValueError(f"A user with the name '{name}' already exists.")
+        user = User(self._hex(), name, password, created=time.time())
+        self.users.append(user)
+        return user
+
+    def remove_user(self, user: User) -> None:
+        """Delete ``user`` and sign out their devices; ValueError for the last administrator."""
+        if user.admin and sum(u.admin for u in self.users) == 1:
+            raise ValueError("There must be at least one user in the system with administrative access.")
+        self.users.remove(user)
+        for token in [t for t, d in self.devices.items() if d.user_id == user.id]:
+            del self.devices[token]
 
     # -- tokens ---------------------------------------------------------------------------------
 
