@@ -7,7 +7,6 @@ through the real command line in process.
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from crosswatch.cli import main
+from tests.dropins import dropin_folder
 
 SHELF = textwrap.dedent(
     """\
@@ -92,14 +92,10 @@ def dropping(word: str) -> str:
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Iterator[Path]:
-    (tmp_path / "plugins.d").mkdir()
-    (tmp_path / "plugins.d" / "shelf.py").write_text(SHELF)
-    (tmp_path / "config.toml").write_text('[daemon]\nlisten = ""\n\n[shelf]\n')
     titles = {"tt01": "Kids A", "tt02": "Horror B", "tt03": "Kids Horror C", "tt04": "Plain D"}
-    (tmp_path / "shelf.json").write_text(json.dumps(titles))
-    yield tmp_path
-    for name in [m for m in sys.modules if m.startswith("crosswatch_dropin_")]:
-        del sys.modules[name]
+    config = '[daemon]\nlisten = ""\n\n[shelf]\n'
+    with dropin_folder(tmp_path, {"shelf": SHELF}, config, {"shelf.json": titles}) as path:
+        yield path
 
 
 def cli(folder: Path, *args: str) -> int:

@@ -9,7 +9,6 @@ here a third-party plugin's) is one ``internal error`` line naming its type, ask
 # ruff: noqa: F811  (the pytest fixtures imported from tests.capture_env are test arguments)
 from __future__ import annotations
 
-import sys
 import textwrap
 from collections.abc import Iterator
 from typing import Any
@@ -26,6 +25,7 @@ from crosswatch.plugins import PluginHost
 from crosswatch.sync.pairs import PairError
 from crosswatch.sync.scheduled import ScheduledSyncs
 from tests.capture_env import CwEnv, Result, cw_env, emulators  # noqa: F401  (pytest fixtures)
+from tests.dropins import forget_dropins
 
 HISTORY = ("capture", "create", "--provider", "trakt", "--feature", "history")
 PAGE_TWO = "GET /sync/history/movies page 2: Trakt answered HTTP 500"
@@ -179,8 +179,7 @@ def buggy(cw_env: CwEnv) -> Iterator[CwEnv]:
     (cw_env.folder / "plugins.d" / "buggy.py").write_text(BUGGY_PLUGIN)
     cw_env.configure({"buggy": {"url": "http://127.0.0.1:1"}})
     yield cw_env
-    for name in [m for m in sys.modules if m.startswith("crosswatch_dropin_")]:
-        del sys.modules[name]
+    forget_dropins()
 
 
 def test_a_plugins_bug_is_one_internal_error_line_asking_for_verbose(buggy: CwEnv) -> None:

@@ -9,7 +9,6 @@ two-way pair must not come back.
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 
 from crosswatch.cli import main
+from tests.dropins import dropin_folder
 
 SHELF = textwrap.dedent(
     """\
@@ -105,14 +105,9 @@ B = {"title": "B", "rating": 6, "at": "2024-05-01T20:00:00Z"}
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Iterator[Path]:
-    (tmp_path / "plugins.d").mkdir()
-    (tmp_path / "plugins.d" / "shelves.py").write_text(SHELF)
-    (tmp_path / "config.toml").write_text(CONFIG)
-    (tmp_path / "left.json").write_text(json.dumps({"tt01": A, "tt02": B}))
-    (tmp_path / "right.json").write_text(json.dumps({}))
-    yield tmp_path
-    for name in [m for m in sys.modules if m.startswith("crosswatch_dropin_")]:
-        del sys.modules[name]
+    files = {"left.json": {"tt01": A, "tt02": B}, "right.json": {}}
+    with dropin_folder(tmp_path, {"shelves": SHELF}, CONFIG, files) as path:
+        yield path
 
 
 def run(folder: Path, capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:

@@ -11,7 +11,6 @@ them (someone removing a rating on the server while crosswatch writes).
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 
 from crosswatch.cli import main
+from tests.dropins import dropin_folder
 
 SHELVES = textwrap.dedent(
     """\
@@ -130,15 +130,9 @@ C = {"title": "C", "rating": 4, "at": "2024-05-01T20:00:00Z"}
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Iterator[Path]:
-    (tmp_path / "plugins.d").mkdir()
-    (tmp_path / "plugins.d" / "shelves.py").write_text(SHELVES)
-    (tmp_path / "config.toml").write_text(CONFIG)
-    (tmp_path / "left.json").write_text(json.dumps({"tt01": A, "tt02": B}))
-    for name in ("right", "slow"):
-        (tmp_path / f"{name}.json").write_text(json.dumps({}))
-    yield tmp_path
-    for name in [m for m in sys.modules if m.startswith("crosswatch_dropin_")]:
-        del sys.modules[name]
+    files = {"left.json": {"tt01": A, "tt02": B}, "right.json": {}, "slow.json": {}}
+    with dropin_folder(tmp_path, {"shelves": SHELVES}, CONFIG, files) as path:
+        yield path
 
 
 def run(folder: Path, pair: str, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
