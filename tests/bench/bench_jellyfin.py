@@ -52,8 +52,9 @@ from crosswatch.jobs import JobContext
 from crosswatch.model import Feature, Item, MediaType
 from crosswatch.provider import AuthContext, Provider, ProviderContext, ProviderSpec
 from crosswatch.state import StateDir
-from crosswatch.sync.engine import Options, run_pair, summary_rows
+from crosswatch.sync.engine import Options, run_pair
 from crosswatch.sync.pairs import find_pair
+from crosswatch.sync.report import summary_rows
 from crosswatch_jellyfin.config import MediaServerSettings
 from crosswatch_plex.identity import PlexAccount, PlexIdentity
 from tests.bench.bench_core import machine

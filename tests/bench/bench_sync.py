@@ -51,8 +51,9 @@ from crosswatch.config import load_config
 from crosswatch.jobs import JobContext
 from crosswatch.state import StateDir
 from crosswatch.sync import baseline, engine
-from crosswatch.sync.engine import Options, SyncReport, run_pair, summary_rows
+from crosswatch.sync.engine import Options, run_pair
 from crosswatch.sync.pairs import find_pair
+from crosswatch.sync.report import SyncReport, summary_rows
 from crosswatch_plex.identity import PlexAccount, PlexIdentity
 from crosswatch_trakt.tokens import Tokens, TokenStore
 from tests.bench.bench_core import machine

@@ -84,7 +84,7 @@ def print_plan(pair: Any, plans: list[Any], verbose: bool = False) -> None:
 
 
 def print_report(pair: Any, report: Any) -> None:
-    from crosswatch.sync.engine import summary_rows
+    from crosswatch.sync.report import summary_rows
     from crosswatch.unresolved import FROZEN_REASON
 
     arrow = "<->" if pair.two_way else "->"
@@ -118,7 +118,7 @@ def print_report(pair: Any, report: Any) -> None:
 
 
 def report_json(report: Any) -> dict[str, Any]:
-    from crosswatch.sync.engine import summary_rows
+    from crosswatch.sync.report import summary_rows
 
     return {
         "pair": report.pair,

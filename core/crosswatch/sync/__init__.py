@@ -4,8 +4,10 @@
 - :mod:`.match`: finding one title on the other side by its external ids;
 - :mod:`.baseline`: what each side held after the last sync (to tell a removal from never-present);
 - :mod:`.diff`: the plan of one feature (adds, updates, removes per direction);
-- :mod:`.guards`: the outage and mass-removal guards;
-- :mod:`.planfile`: plans written to and applied from a file;
+- :mod:`.safety_rules`: the outage and mass-removal rules that refuse a plan;
 - :mod:`.engine`: read, plan, guard, apply, record: one run of a pair;
-- :mod:`.summary`: the table printed and logged after every run.
+- :mod:`.writes`: one direction's writes, and the baselines they leave;
+- :mod:`.report`: what a run did, for the summary table, the run history and ``--json``;
+- :mod:`.planfile`: plans written to and applied from a file;
+- :mod:`.scheduled`: the daemon's scheduled runs.
 """

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
 
 import anyio
 import msgspec
@@ -30,18 +28,19 @@ from crosswatch.jobs import JobContext
 from crosswatch.listener_pause import Outcome
 from crosswatch.model import Feature, Item, item_key
 from crosswatch.profiles import Profile, opened
-from crosswatch.provider import Provider, ReadAhead, WriteResult, file_prefix
+from crosswatch.provider import Provider, ReadAhead, file_prefix
 from crosswatch.recording import Recording
 from crosswatch.sync import baseline as baselines
 from crosswatch.sync.baseline import Baseline
 from crosswatch.sync.diff import Changes, FeaturePlan, Side, plan_feature
 from crosswatch.sync.match import TitleIndex
 from crosswatch.sync.pairs import Pair
+from crosswatch.sync.report import ACTIONS, SyncReport, summary_rows
 from crosswatch.sync.safety_rules import removal_refusal, shrink_refusal
+from crosswatch.sync.writes import baseline_after, write_changes
 from crosswatch.unresolved import FROZEN_REASON, UnresolvedStore
 
 log = structlog.get_logger("crosswatch.sync")
-ACTIONS = ("added", "updated", "removed", "failed", "unresolved")
 
 
 @dataclass
@@ -51,44 +50,6 @@ class Options:
     full: bool = False  # ignore baselines: push the whole source state (still no duplicates)
     allow_shrink: bool = False
     allow_removals: bool = False
-
-
-@dataclass
-class Tally:
-    """Per media type: what one direction of one feature did."""
-
-    counts: dict[str, Counter[str]] = field(default_factory=dict)  # action -> media type -> n
-    problems: list[tuple[Item, str, str]] = field(default_factory=list)  # item, failed|unresolved, why
-    frozen: int = 0  # unresolved because frozen by an earlier run (not tried again)
-
-    def count(self, action: str, items: list[Item]) -> None:
-        bucket = self.counts.setdefault(action, Counter())
-        for item in items:
-            bucket[str(item.type)] += 1
-
-
-@dataclass
-class SyncReport:
-    pair: str
-    mode: str
-    dry_run: bool
-    plans: list[FeaturePlan] = field(default_factory=list)
-    tallies: dict[tuple[str, str], Tally] = field(default_factory=dict)  # (feature, target) -> tally
-    safety: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    requests: int = 0
-
-    @property
-    def refused(self) -> list[str]:
-        return [p.refused for p in self.plans if p.refused]
-
-    @property
-    def ok(self) -> bool:
-        failed = any(t.counts.get("failed") for t in self.tallies.values())
-        return not failed and not self.refused
-
-    def tally(self, feature: Feature, target: str) -> Tally:
-        return self.tallies.setdefault((str(feature), target), Tally())
 
 
 @dataclass
@@ -327,10 +288,11 @@ async def apply(
                         read = state.reads[plan.feature][name]
                         await anyio.to_thread.run_sync(journal.prune, ctx.state, profile, read)
             written = [
-                await _write(ctx, providers, profiles, plan.feature, c, report.tally(plan.feature, c.target))
+                await write_changes(ctx, providers, profiles, plan.feature, c, report.tally(plan.feature, c.target))
                 for c in plan.changes
             ]
-            base = await anyio.to_thread.run_sync(_after, ctx, pair, plan, state, written)
+            reads, old = state.reads[plan.feature], state.baselines.get(plan.feature)
+            base = await anyio.to_thread.run_sync(baseline_after, ctx, _sides(pair), plan.feature, reads, old, written)
             await anyio.to_thread.run_sync(baselines.save, ctx.state, pair.name, plan.feature.value, base)
             fingerprint = await _settled_by(ctx, pair, providers, plan, state, base, report)
             await anyio.to_thread.run_sync(baselines.settle, ctx.state, pair.name, plan.feature.value, fingerprint)
@@ -449,103 +411,3 @@ async def _safety(ctx: JobContext, pair: Pair, state: PairState, todo: list[Feat
         )
         names += [r.rel for r in refs[:1]]
     return names
-
-
-@dataclass
-class Written:
-    changes: Changes
-    added: list[Item] = field(default_factory=list)  # adds and updates that took
-    removed: list[Item] = field(default_factory=list)
-    not_removed: list[Item] = field(default_factory=list)  # removals that failed: tried again next run
-    at: float = 0.0
-
-
-async def _write(
-    ctx: JobContext,
-    providers: dict[str, Provider],
-    profiles: dict[str, Profile],
-    feature: Feature,
-    changes: Changes,
-    tally: Tally,
-) -> Written:
-    out = Written(changes, at=time.time())
-    target = providers[changes.target]
-    if changes.add and journal.records_now(profiles[changes.target], feature):
-        # write-ahead: the plays are on record as crosswatch's before the first one is sent
-        out.at = await anyio.to_thread.run_sync(journal.record, ctx.state, profiles[changes.target], changes.add)
-    # by key, not identity: a provider may report equal copies of the items it was given
-    updates = {item_key(i) for i in changes.update}
-    for action, items, call in (
-        ("removed", changes.remove, target.remove),
-        ("added", changes.add + changes.update, target.add),  # one set of batches: updates are writes too
-    ):
-        if not items:
-            continue
-        verb = "removing" if action == "removed" else "writing"
-        ctx.say(f"{changes.target} {feature}: {verb} {len(items)}...")
-        result: WriteResult = await call(feature, items)
-        if action == "added":
-            tally.count("added", [i for i in result.ok if item_key(i) not in updates])
-            tally.count("updated", [i for i in result.ok if item_key(i) in updates])
-        else:
-            tally.count(action, result.ok)
-        tally.count("failed", [i for i, _ in result.failed])
-        tally.count("unresolved", [i for i, _ in result.unresolved] + result.frozen)
-        tally.problems += [(i, "failed", why) for i, why in result.failed]
-        tally.frozen += len(result.frozen)
-        tally.problems += [(i, "unresolved", why) for i, why in result.unresolved]
-        (out.removed if action == "removed" else out.added).extend(result.ok)
-        if action == "removed":
-            out.not_removed += [i for i, _ in result.failed]
-    return out
-
-
-def _after(ctx: JobContext, pair: Pair, plan: FeaturePlan, state: PairState, written: list[Written]) -> Baseline:
-    """Each side as it stands after this run: what was read, with the writes that took.
-
-    History keeps a copy of the sides' journals (crosswatch's own "now" writes), in case a
-    journal is ever damaged.
-    """
-    old = state.baselines.get(plan.feature)
-    base = Baseline(sides={})
-    for profile in _sides(pair):
-        items = state.reads[plan.feature][profile.name]
-        mine = [w for w in written if w.changes.target == profile.name]
-        gone = Counter(item_key(i) for w in mine for i in w.removed)
-        came = [i for w in mine for i in w.added]
-        if journal.records_now(profile, plan.feature):
-            base.echoes += journal.load(ctx.state, profile)
-            came = []  # recorded at "now": the next read holds them with that date
-        replaced = TitleIndex(came) if plan.feature != Feature.HISTORY and came else None
-        kept = [i for i in items if not _take(gone, item_key(i)) and (replaced is None or i not in replaced)]
-        base.sides[profile.name] = kept + came + _retry(old, profile.name, items, written)
-    return base
-
-
-def _take(counts: Counter[str], key: str) -> bool:
-    """Take one ``key`` from ``counts`` if it has one (two plays at one time are two removals)."""
-    if counts[key] <= 0:
-        return False
-    counts[key] -= 1
-    return True
-
-
-def _retry(old: Baseline | None, side: str, items: list[Item], written: list[Written]) -> list[Item]:
-    """Items gone from ``side`` whose removal elsewhere failed stay in its baseline: tried again."""
-    failed = TitleIndex(i for w in written if w.changes.target != side for i in w.not_removed)
-    if old is None or not len(failed):
-        return []
-    present = {item_key(i) for i in items}
-    return [b for b in old.sides.get(side, []) if b in failed and item_key(b) not in present]
-
-
-def summary_rows(report: SyncReport) -> list[dict[str, Any]]:
-    """One row per feature, direction and media type: added, updated, removed, failed, unresolved."""
-    rows = []
-    for (feature, target), tally in sorted(report.tallies.items()):
-        kinds = sorted({k for c in tally.counts.values() for k in c})
-        for kind in kinds:
-            row: dict[str, Any] = {"feature": feature, "target": target, "type": kind}
-            row.update({a: tally.counts.get(a, Counter()).get(kind, 0) for a in ACTIONS})
-            rows.append(row)
-    return rows

@@ -21,8 +21,9 @@ from crosswatch.model import Feature, Item
 from crosswatch.state import atomic_write_bytes
 from crosswatch.sync import baseline as baselines
 from crosswatch.sync.diff import Changes, FeaturePlan
-from crosswatch.sync.engine import PairState, SyncReport, apply, running
+from crosswatch.sync.engine import PairState, apply, running
 from crosswatch.sync.pairs import Pair
+from crosswatch.sync.report import SyncReport
 
 KIND = "crosswatch.syncplan"
 FORMAT = 1

@@ -11,8 +11,9 @@ from crosswatch.errors import fault_message
 from crosswatch.events import ScheduleFired
 from crosswatch.jobs import JobContext
 from crosswatch.plugins import PluginHost
-from crosswatch.sync.engine import run_pair, summary_rows
+from crosswatch.sync.engine import run_pair
 from crosswatch.sync.pairs import find_pair, resolve_pairs
+from crosswatch.sync.report import summary_rows
 
 log = structlog.get_logger("crosswatch.sync")
 
