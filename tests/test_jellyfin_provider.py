@@ -26,6 +26,7 @@ from crosswatch.http import HttpError, OutcomeUnknown, SignInError
 from crosswatch.model import Feature, Item, MediaType, item_key
 from crosswatch.provider import ProviderContext, WriteResult
 from crosswatch.state import StateDir
+from crosswatch_jellyfin.config import MediaServerSettings
 from crosswatch_jellyfin.emulator import EMBY, JELLYFIN, Flavour
 from crosswatch_jellyfin.emulator.library import NO_IDS, TMDB_ONLY
 from tests.test_jellyfin_env import (
@@ -44,6 +45,7 @@ from tests.test_jellyfin_env import (
     untouched_movie,
     untouched_show,
 )
+from tests.test_trakt_bad_input import fake_trakt as fake_server
 
 pytestmark = pytest.mark.anyio
 
@@ -492,3 +494,19 @@ async def test_a_profile_that_never_signed_in_is_told_what_to_run(tmp_path: Path
         await provider.aclose()
         async with httpx.AsyncClient() as client:
             assert (await client.get(url + "/_emulator/stats")).json()["total"] == 0
+
+
+@pytest.mark.parametrize("body", [b'[{"Id": "1", "Name": ', b"[" * 100_000 + b"]" * 100_000], ids=["cut", "deep"])
+async def test_an_answer_that_is_not_json_is_one_line_naming_the_server(body: bytes, tmp_path: Path) -> None:
+    async with fake_server() as (fake, url):
+        fake.routes["GET /Users"] = (200, {}, body)
+        settings = msgspec.convert({"url": url, "user": "dana", "api_key": "k", "max_retries": 0}, MediaServerSettings)
+        provider = specs()["JELLYFIN"].factory(ProviderContext("JELLYFIN", "default", settings, StateDir(tmp_path)))
+        try:
+            with pytest.raises(HttpError) as refused:
+                await provider.read(Feature.HISTORY)
+        finally:
+            await provider.aclose()
+        message = str(refused.value)
+        assert "GET /Users: the answer is not JSON" in message and url in message and "\n" not in message
+        assert fake.calls == ["GET /Users"]

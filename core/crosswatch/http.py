@@ -9,11 +9,13 @@ been applied) is never blindly re-sent when the caller says it is not idempotent
 
 from __future__ import annotations
 
+import functools
 import json
 import random
+import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -29,6 +31,7 @@ from crosswatch.errors import ProviderError
 
 log = structlog.get_logger("crosswatch.http")
 T = TypeVar("T")
+E = TypeVar("E", bound=BaseException)
 
 #: statuses that say "not done, try again later": safe to re-send even a non-idempotent write
 RETRY_SAFE = frozenset({429})
@@ -267,9 +270,14 @@ class HttpPolicy:
                 sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
                 if sent and not idempotent:
                     raise OutcomeUnknown(f"{method} {_path(url)}: {type(exc).__name__} after sending") from exc
+                if _cause(exc, ssl.SSLCertVerificationError) is not None:  # no retry makes it trusted
+                    raise HttpError(
+                        f"{method} {_path(url)}: the server's certificate is not trusted ({_why(exc)}); for a "
+                        "server with a certificate of its own, set verify_ssl = false in its section"
+                    ) from exc
                 if attempt >= self.retry.max_retries:
                     raise HttpError(
-                        f"{method} {_path(url)}: {type(exc).__name__}: {exc} (gave up after {attempt} retries)"
+                        f"{method} {_path(url)}: {type(exc).__name__}: {_why(exc)} (gave up after {attempt} retries)"
                     ) from exc
                 delay = self.retry.backoff(attempt)
                 log.warning(
@@ -339,6 +347,25 @@ def ratelimit_state(headers: Mapping[str, str]) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what caused it, outermost first (a few deep at most)."""
+    cause: BaseException | None = exc
+    for _ in range(8):
+        if cause is None:
+            return
+        yield cause
+        cause = cause.__cause__ or cause.__context__
+
+
+def _cause(exc: BaseException, kind: type[E]) -> E | None:
+    return next((c for c in _causes(exc) if isinstance(c, kind)), None)
+
+
+def _why(exc: BaseException) -> str:
+    """The first message along ``exc``'s causes: on trio, httpx's transport errors carry none."""
+    return next((text for c in _causes(exc) if (text := " ".join(str(c).split()))), "no reason given")
+
+
 def _path(url: str) -> str:
     return httpx.URL(url).path if "://" in url else url.split("?", 1)[0]
 
@@ -368,6 +395,17 @@ def read_budgets(provider: str) -> dict[str, int]:
             if remaining is not None:
                 left[policy.name.rpartition(":")[2]] = remaining
     return left
+
+
+@functools.cache
+def tls_context(verify: bool = True) -> ssl.SSLContext:
+    """The process's TLS context for provider clients (``httpx.AsyncClient(verify=...)``).
+
+    Building one loads the CA bundle, about a quarter of a second: a client made per run
+    (each provider instance makes its own) takes this shared one instead. ``verify=False``
+    accepts any certificate (a server with a self-signed one, when the user says so).
+    """
+    return httpx.create_ssl_context(verify=verify)
 
 
 def policy_for(key: str, **settings: Any) -> HttpPolicy:

@@ -17,14 +17,17 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import msgspec
 
 import crosswatch
-from crosswatch.http import HttpError, OutcomeUnknown, RetryPolicy, SignInError, policy_for
+from crosswatch.http import HttpError, OutcomeUnknown, RetryPolicy, SignInError, policy_for, tls_context
 from crosswatch.logging import register_secret
 from crosswatch_jellyfin.config import MediaServerSettings
 from crosswatch_jellyfin.servers import ServerKind
 
 CLIENT = "crosswatch"
+#: JSON bodies, decoded in C: a large library's listing is tens of megabytes
+_decode = msgspec.json.Decoder().decode
 
 
 def new_device_id() -> str:
@@ -68,7 +71,7 @@ class MediaServerClient:
         self.user_id = user_id
         register_secret(token)
         self.http = httpx.AsyncClient(
-            timeout=settings.timeout, verify=settings.verify_ssl, headers={"Accept": "application/json"}
+            timeout=settings.timeout, verify=tls_context(settings.verify_ssl), headers={"Accept": "application/json"}
         )
         self.policy = policy_for(
             f"{kind.provider}:{self.url}:{profile}",
@@ -161,8 +164,8 @@ class MediaServerClient:
         if not response.content:
             return None
         try:
-            return response.json()
-        except ValueError:
+            return _decode(response.content)
+        except (msgspec.DecodeError, RecursionError):
             kind = response.headers.get("content-type", "?")
             raise HttpError(
                 f"{self.kind.title}: {method} {path}: the answer is not JSON ({kind}); is {self.url} "

@@ -9,7 +9,7 @@ import httpx
 import msgspec
 
 from crosswatch import progress
-from crosswatch.http import HttpError, HttpPolicy, RetryPolicy, SignInError, policy_for
+from crosswatch.http import HttpError, HttpPolicy, RetryPolicy, SignInError, policy_for, tls_context
 from crosswatch.state import StateDir
 from crosswatch_plex.config import PlexSettings
 from crosswatch_plex.identity import PlexIdentity
@@ -69,7 +69,7 @@ class PlexClient:
             self._http = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.settings.timeout_s),
                 headers=self.identity.headers(account.client_id, account.token),
-                verify=self.settings.verify_ssl,
+                verify=tls_context(self.settings.verify_ssl),
                 limits=httpx.Limits(max_connections=self.policy.concurrency + 2),
             )
         return self._http

@@ -12,7 +12,7 @@ import msgspec
 import structlog
 
 from crosswatch import __version__, progress
-from crosswatch.http import HttpError, HttpPolicy, RetryPolicy, policy_for, ratelimit_state
+from crosswatch.http import HttpError, HttpPolicy, RetryPolicy, policy_for, ratelimit_state, tls_context
 from crosswatch.logging import register_secret
 from crosswatch.provider import file_prefix
 from crosswatch.state import NoRoom, Reservation, StateDir
@@ -60,6 +60,7 @@ class TraktClient:
                     "User-Agent": f"crosswatch/{__version__}",
                 },
                 limits=httpx.Limits(max_connections=self.settings.read_workers + 2),
+                verify=tls_context(),
             )
         return self._http
 
