@@ -48,12 +48,19 @@ def run_job(folder: Path, backend: str, env: dict[str, str]) -> DaemonProcess:
         if daemon.proc.poll() is None:
             announced = json.loads((folder / ".cw_state" / "daemon.json").read_text())
             job = f"sync:{PAIR}"
-            reply = httpx.post(
-                f"{announced['url']}/jobs/{job}/run",
-                headers={"Authorization": f"Bearer {announced['token']}"},
-                timeout=10,
-            )
-            assert reply.status_code in (202, 409) or daemon.proc.poll() is not None, reply.text
+            try:
+                reply = httpx.post(
+                    f"{announced['url']}/jobs/{job}/run",
+                    headers={"Authorization": f"Bearer {announced['token']}"},
+                    timeout=10,
+                )
+            except httpx.TransportError:
+                # the crash point's SIGTERM came while the daemon was still answering: it is stopping
+                while daemon.proc.poll() is None and not daemon.events("daemon.stopping"):
+                    assert time.monotonic() < deadline, "the connection broke but the daemon is not stopping"
+                    time.sleep(0.02)
+            else:
+                assert reply.status_code in (202, 409) or daemon.proc.poll() is not None, reply.text
             # done when the run finished (then stop it as systemd would) or the signal stopped the daemon
             while daemon.proc.poll() is None and not daemon.events("sync.finished"):
                 assert time.monotonic() < deadline, "the scheduled run neither finished nor stopped"
