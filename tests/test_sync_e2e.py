@@ -125,9 +125,9 @@ def trakt_rate(env: SyncEnv, key: tuple[str, int], rating: int, at: int) -> None
     env.edit_trakt(change)
 
 
-def unplayed_movie(env: SyncEnv) -> tuple[str, int]:
-    """A movie played on neither side, that the Plex server shows ids for."""
-    played = env.plex_titles_played() | keys_of(env.trakt_view("history"))
+def unplayed_movie(env: SyncEnv, exclude: frozenset[tuple[str, int]] = frozenset()) -> tuple[str, int]:
+    """A movie played on neither side (nor in ``exclude``), that the Plex server shows ids for."""
+    played = env.plex_titles_played() | keys_of(env.trakt_view("history")) | exclude
     return next(
         ("movie", m.trakt)
         for m in env.emu.plex.catalog.movies
@@ -277,6 +277,47 @@ def test_two_way_a_play_written_to_plex_is_not_sent_back_as_a_new_play(sync_env:
     second = env.run("p")
     assert second["plan"] == [], "crosswatch's own write to Plex was planned back to Trakt as a new play"
     assert [p for p in env.trakt_view("history").elements() if p[:2] == movie] == [(*movie, watched)]
+
+
+@pytest.mark.parametrize("remove", [True, False], ids=["remove", "keep"])
+@pytest.mark.parametrize("read_back", [False, True], ids=["before-the-next-run", "after-a-run-read-it"])
+def test_two_way_a_play_written_to_plex_and_deleted_there_is_not_written_back(
+    sync_env: SyncEnv, remove: bool, read_back: bool
+) -> None:
+    """Plex dates crosswatch's write "now": deleting it there is deleting the Trakt play it was
+    copied from (``remove = true``: gone from Trakt too, for good), also when the person was
+    quicker than the next run. Without ``remove`` Trakt keeps it and Plex is not written to."""
+    env = sync_env
+    env.keep_only_titles_with_ids()
+    movie = unplayed_movie(env)
+    watched = int(time.time()) - 30 * 86_400
+    env.edit_trakt(
+        lambda state: state.update(history=[{"type": "movie", "trakt": movie[1], "watched_at": iso(watched)}])
+    )
+    env.pairs(env.pair("p", mode="two-way", features=["history"], remove=remove))
+    first = env.run("p")
+    assert totals(first, "PLEX") == Counter(added=1)
+    if read_back:
+        assert env.run("p")["summary"] == []
+    drop_from_plex(env, "history", movie)
+    trakt = env.trakt_view("history")
+
+    second = env.run("p")
+    assert second["ok"] and totals(second, "PLEX") == Counter(), second["summary"]
+    assert movie not in env.plex_titles_played(), "the play deleted on Plex was written back"
+    if not remove:
+        assert totals(second) == Counter() and env.trakt_view("history") == trakt
+        return
+    assert totals(second, "TRAKT") == Counter(removed=1), second["summary"]
+    assert env.trakt_view("history") == trakt - Counter({(*movie, watched): 1})
+    # an unrelated play later: the next run carries it, and not the deleted one
+    other = unplayed_movie(env, exclude=frozenset({movie}))
+    env.edit_trakt(
+        lambda state: state["history"].append({"type": "movie", "trakt": other[1], "watched_at": iso(watched)})
+    )
+    third = env.run("p")
+    assert totals(third) == Counter(added=1) and other in env.plex_titles_played()
+    assert movie not in env.plex_titles_played() and movie not in keys_of(env.trakt_view("history"))
 
 
 def test_titles_without_ids_are_reported_once_then_left_out(sync_env: SyncEnv) -> None:

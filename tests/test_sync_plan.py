@@ -426,6 +426,42 @@ def test_plex_like_target_gets_nothing_for_a_title_it_already_has_a_play_of() ->
     assert plan_plays(src, dst, TOL, add=True, remove=False, echoes=[]).empty
 
 
+def test_plex_like_target_does_not_get_back_a_play_the_last_run_wrote_there_and_a_person_deleted() -> None:
+    # the last run wrote Heat to PLEX (dated "now" there, so kept apart from the baseline's items)
+    heat, alien = movie(imdb="tt1", watched_at=at(0)), movie(imdb="tt2", title="Alien", watched_at=at(50))
+    src = Side(TRAKT, [heat, alien], [heat, alien])
+
+    deleted = plan_plays(src, Side(PLEX, [], [], sent_now=[heat]), TOL, add=True, remove=True, echoes=[])
+    assert deleted.add == [alien] and deleted.remove == []
+    assert deleted.skipped == [(heat, "deleted on PLEX since the last sync")]
+    # still there: nothing to do for it; a keeps-watched_at target goes by its plays' times instead
+    there = Side(PLEX, [movie(imdb="tt1", watched_at=at(9 * 86_400))], [], sent_now=[heat])
+    assert plan_plays(src, there, TOL, add=True, remove=True, echoes=[]).add == [alien]
+    assert plan_plays(src, Side(OTHER, [], [], sent_now=[heat]), TOL, add=True, remove=True, echoes=[]).add == [
+        heat,
+        alien,
+    ]
+
+
+def test_a_play_crosswatch_wrote_to_plex_and_a_person_deleted_there_removes_the_one_it_was_copied_from() -> None:
+    heat, alien = movie(imdb="tt1", watched_at=at(0)), movie(imdb="tt2", title="Alien", watched_at=at(50))
+    trakt = Side(TRAKT, [heat, alien], [heat, alien])
+    written = T0.timestamp() + 10 * 86_400
+    echo = movie(imdb="tt1", watched_at=at(10 * 86_400 + 20))  # PLEX's record of crosswatch's write
+    echoes = [Echo(side="PLEX", item=heat, at=written)]
+    # a later run read it back (it is in PLEX's baseline as an echo), then it was deleted there
+    read_back = Side(PLEX, [], [echo])
+    assert plan_plays(read_back, trakt, TOL, add=True, remove=True, echoes=echoes).remove == [heat]
+    assert plan_plays(read_back, trakt, TOL, add=True, remove=False, echoes=echoes).remove == []
+    # without the record, its date matches no play of the target: nothing is removed
+    assert plan_plays(read_back, trakt, TOL, add=True, remove=True, echoes=[]).remove == []
+    # deleted before any read showed it: the last run's write stands for it the same way
+    unseen = Side(PLEX, [], [], sent_now=[heat])
+    assert plan_plays(unseen, trakt, TOL, add=True, remove=True, echoes=[]).remove == [heat]
+    still = Side(PLEX, [movie(imdb="tt1", watched_at=at(10 * 86_400 + 20))], [], sent_now=[heat])
+    assert plan_plays(still, trakt, TOL, add=True, remove=True, echoes=[]).remove == []
+
+
 def test_keeps_watched_at_target_gets_every_missing_play() -> None:
     plays = [movie(imdb="tt1", watched_at=at(s)) for s in (0, 86_400, 2 * 86_400)]
     src = Side(PLEX, plays, None)

@@ -6,7 +6,9 @@ delete a baseline (the next run is then a first run: no removals, a safety captu
 baselines also carry a copy of the pair's echoes (plays crosswatch wrote to a side that
 records them at "now"); the record that counts is the write-ahead journal
 (:mod:`crosswatch.journal`), written before each write, so a lost baseline never lets them
-come back as new plays, and the copy here covers a damaged journal.
+come back as new plays, and the copy here covers a damaged journal. The plays a run wrote to
+such a side are kept apart (``sent_now``): that side held them after the run, so one deleted
+there before the next run was deleted by a person, and is not written back.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ class Baseline(msgspec.Struct, kw_only=True):
     version: int = VERSION
     synced_at: float = 0.0
     echoes: list[Echo] = []
+    # side -> the plays this run wrote there that the side dates "now" (and said took): held there
+    # after the run, but under a date no read of it has shown yet, so not in ``sides``
+    sent_now: dict[str, list[Item]] = {}
 
 
 def file_name(pair: str, feature: str) -> str:

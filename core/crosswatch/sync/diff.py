@@ -9,7 +9,8 @@ Rules:
   same title within ``sync.history_tolerance_s`` is already there: never a duplicate play.
   A target that records plays at "now" (Plex) gets one play per title it has none of (its
   watched state), and crosswatch remembers those writes as echoes so they are never sent
-  back as new plays. A target that keeps one date per title (Jellyfin) gets the newest play
+  back as new plays; one deleted there afterwards is not written again (even before a read
+  of that side showed it). A target that keeps one date per title (Jellyfin) gets the newest play
   of each title it has none of or only an older one of; as a source, only a title gone from
   it lost plays (its date moving on is no removal). Plays without a date are never sent.
 - Progress: a resume position moves forward, or to a newer one (later ``paused_at``).
@@ -71,6 +72,7 @@ class Side:
     profile: Profile
     items: list[Item]
     before: list[Item] | None  # None: no baseline (first run, or --full)
+    sent_now: list[Item] = field(default_factory=list)  # the last run's writes here, dated "now" by the side
 
     @cached_property
     def index(self) -> TitleIndex:
@@ -172,14 +174,23 @@ class Echoes:
 
     def __init__(self, echoes: Iterable[Echo]) -> None:
         self.index = TitleIndex()
-        self.times: dict[int, list[float]] = {}
+        self.by_title: dict[int, list[Echo]] = {}
         for echo in echoes:
-            self.times.setdefault(self.index.add(echo.item), []).append(echo.at)
+            self.by_title.setdefault(self.index.add(echo.item), []).append(echo)
+
+    def __bool__(self) -> bool:
+        return bool(self.by_title)
 
     def hides(self, play: Item) -> bool:
         """``play`` is crosswatch's own write read back (dated within the echo window after it)."""
+        return self.written(play) is not None
+
+    def written(self, play: Item) -> Item | None:
+        """The play crosswatch wrote that ``play`` is the echo of, as it was sent (with its own date)."""
         group = self.index.group_of(play)
-        return group is not None and any(journal.hides(at, play) for at in self.times[group])
+        if group is None:
+            return None
+        return next((e.item for e in self.by_title[group] if journal.hides(e.at, play)), None)
 
 
 def plan_plays(src: Side, dst: Side, tolerance: float, add: bool, remove: bool, echoes: list[Echo]) -> Changes:
@@ -195,7 +206,7 @@ def plan_plays(src: Side, dst: Side, tolerance: float, add: bool, remove: bool, 
         if not play.watched_at:
             out.skipped.append((play, "no date: a play without a date is never sent"))
             continue
-        if src_echoes.times and src_echoes.hides(play):
+        if src_echoes and src_echoes.hides(play):
             continue  # crosswatch's own write, read back
         once = (title_key(play), play.watched_at[:19])
         if once in seen:
@@ -224,7 +235,7 @@ def plan_plays(src: Side, dst: Side, tolerance: float, add: bool, remove: bool, 
                     newest[key] = play
             out.add += newest.values()
     if remove and src.before is not None:
-        out.remove += _removed_plays(src, dst, tolerance, keeps)
+        out.remove += _removed_plays(src, dst, tolerance, keeps, src_echoes)
     return out
 
 
@@ -245,6 +256,7 @@ def _deleted_on(dst: Side, tolerance: float, keeps: bool) -> Callable[[Item], bo
     if dst.before_index is None:
         return lambda play: False
     before, now = dst.before_index, dst.index
+    sent = TitleIndex(dst.sent_now) if dst.sent_now and not keeps else None
     before_times: dict[int, list[float]] = {}
     now_times: dict[int, list[float]] = {}
 
@@ -259,10 +271,11 @@ def _deleted_on(dst: Side, tolerance: float, keeps: bool) -> Callable[[Item], bo
 
     def deleted(play: Item) -> bool:
         group = before.group_of(play)
+        if not keeps:  # times of a target that records "now" say nothing: the title's plays all went
+            held = group is not None or (sent is not None and play in sent)
+            return held and play not in now
         if group is None:
             return False
-        if not keeps:  # times of a target that records "now" say nothing: the title's plays all went
-            return play not in now
         when = epoch(play.watched_at) or 0.0
         return near(before, before_times, group, when) and not near(now, now_times, now.group_of(play), when)
 
@@ -286,8 +299,12 @@ def _unmatched(plays: list[Item], times: list[float], tolerance: float) -> list[
     return missing
 
 
-def _removed_plays(src: Side, dst: Side, tolerance: float, keeps: bool) -> list[Item]:
-    """Target plays of source plays that were there at the last sync and are gone now."""
+def _removed_plays(src: Side, dst: Side, tolerance: float, keeps: bool, src_echoes: Echoes) -> list[Item]:
+    """Target plays of source plays that were there at the last sync and are gone now.
+
+    A play crosswatch wrote to a source that dates it "now" (its echo, or one the last run
+    wrote there) stands for the play it was copied from: that one is the target's to lose.
+    """
     assert src.before is not None
     now = src.index
     one_date = src.one_date_per_title(Feature.HISTORY)
@@ -303,7 +320,8 @@ def _removed_plays(src: Side, dst: Side, tolerance: float, keeps: bool) -> list[
             continue
         present = _times(now.groups[group]) if group is not None else []
         if not any(abs(t - when) <= 1 for t in present):
-            gone.append(play)
+            gone.append(src_echoes.written(play) or play)
+    gone += [p for p in src.sent_now if p not in now and epoch(p.watched_at) is not None]
     out: list[Item] = []
     if keeps:
         for play in gone:

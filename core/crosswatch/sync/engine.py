@@ -85,7 +85,10 @@ def make_plans(ctx: JobContext, pair: Pair, state: PairState, options: Options) 
         base = None if options.full else stored  # --full: no removals, but echoes and guards still hold
         read = state.reads[feature]
         sides = {
-            p.name: Side(p, read[p.name], base.sides.get(p.name) if base is not None else None) for p in _sides(pair)
+            p.name: Side(p, read[p.name], base.sides.get(p.name), base.sent_now.get(p.name, []))
+            if base is not None
+            else Side(p, read[p.name], None)
+            for p in _sides(pair)
         }
         a, b = sides[pair.source.name], sides[pair.target.name]
         plan = FeaturePlan(feature, counts={n: len(s.items) for n, s in sides.items()}, first_run=base is None)
@@ -372,7 +375,7 @@ async def _read_back(
             log.info("sync.not_settled", pair=pair.name, feature=str(feature), side=name, why="changed during the run")
             return ""
         reads[name] = fresh
-    after = Baseline(sides=reads, echoes=base.echoes)
+    after = Baseline(sides=reads, echoes=base.echoes, sent_now=base.sent_now)
     again = PairState(
         reads={feature: reads},
         baselines={feature: after},

@@ -98,6 +98,8 @@ def baseline_after(
         came = [i for w in mine for i in w.added]
         if journal.records_now(profile, feature):
             base.echoes += journal.load(ctx.state, profile)
+            if came:
+                base.sent_now[profile.name] = came
             came = []  # recorded at "now": the next read holds them with that date
         replaced = TitleIndex(came) if feature != Feature.HISTORY and came else None
         kept = [i for i in items if not _take(gone, item_key(i)) and (replaced is None or i not in replaced)]
