@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 import tomli_w
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.daemon_proc import DaemonProcess
 
@@ -67,6 +69,11 @@ def shot(driver: Any, test: str, page: str) -> Path:
     driver.save_screenshot(str(path))
     driver.set_window_size(1280, 1100)
     return path
+
+
+def fresh(driver: Any, timeout: float = 20) -> WebDriverWait[Any]:
+    """A wait that looks again when htmx replaced what it was reading (a page that refreshes itself)."""
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,))
 
 
 def csp_violations(driver: Any) -> list[str]:

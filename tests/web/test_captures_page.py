@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -17,7 +16,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from crosswatch.runs import RunHistory
 from crosswatch.state import StateDir
 from tests.capture_env import CwEnv, cw_env, emulators, merged  # noqa: F401
-from tests.web.conftest import Dashboard, csp_violations, shot
+from tests.web.conftest import Dashboard, csp_violations, fresh, shot
 
 pytestmark = pytest.mark.slow
 
@@ -90,8 +89,7 @@ def test_the_capture_browser_filters_groups_bundles_and_opens_a_capture(
     assert f"{history['count']:,} item(s)" in driver.find_element(By.ID, "item-count").text
     if history["count"] > 100:
         driver.find_element(By.ID, "next-items").click()
-        paged = WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,))
-        paged.until(lambda d: d.find_element(By.CSS_SELECTOR, "ol.items li").text != first)
+        fresh(driver).until(lambda d: d.find_element(By.CSS_SELECTOR, "ol.items li").text != first)
         assert len(driver.find_elements(By.CSS_SELECTOR, "ol.items li")) == min(100, history["count"] - 100)
     shot(driver, "captures_browse", "capture")
     shown = env.cli("capture", "show", history["path"], "--items")
@@ -130,7 +128,7 @@ def test_create_queue_and_delete_a_capture_from_the_dashboard(
     Select(form.find_element(By.NAME, "feature")).select_by_value("watchlist")
     form.find_element(By.NAME, "label").send_keys("from the web")
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(driver, 60).until(lambda d: d.find_element(By.ID, "job-result").text == "OK")
+    fresh(driver, 60).until(lambda d: d.find_element(By.ID, "job-result").text == "OK")
     [made] = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#job-captures a")]
     assert made in env.captures() and "__TRAKT__watchlist__from-the-web" in made
     [run] = RunHistory(StateDir(env.folder)).list(kind="capture")

@@ -10,13 +10,12 @@ import httpx
 import pytest
 import tomli_w
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.capture_env import merged
 from tests.daemon_proc import write_atomically
 from tests.sync_env import SyncEnv, cw_env, emulators, sync_env  # noqa: F401
 from tests.test_runs import closed_port
-from tests.web.conftest import Dashboard, csp_violations, shot
+from tests.web.conftest import Dashboard, csp_violations, fresh, shot
 
 pytestmark = pytest.mark.slow
 
@@ -55,15 +54,17 @@ def test_the_overview_shows_a_failed_scheduled_sync_and_refreshes_itself_when_it
     assert "plex: signed in" in signed and "trakt: signed in" in signed
     assert "running (pid" in driver.find_element(By.ID, "daemon").text
     assert "no pause" in driver.find_element(By.ID, "scrobbling").text
+    shown = reason.text  # read now: the overview replaces itself every few seconds
     # the same facts as `crosswatch status`: the reason's words are the CLI's
     said = env.cli("status", "--json")
     [cli_reason] = json.loads(said.out)["reasons"]
-    assert reason.text == cli_reason["message"]
+    assert shown == cli_reason["message"]
     shot(driver, "overview_failed", "overview")
 
     # the last run's link opens its page
-    row.find_element(By.CSS_SELECTOR, "td:nth-child(3) a").click()
-    WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.ID, "run-result"))
+    link = 'tr[data-job="sync:p"] td:nth-child(3) a'
+    fresh(driver).until(lambda d: d.find_element(By.CSS_SELECTOR, link).click() or True)
+    fresh(driver).until(lambda d: d.find_elements(By.ID, "run-result"))
     assert driver.find_element(By.ID, "run-result").text == "FAILED"
     assert "ConnectError" in driver.find_element(By.ID, "run-error").text
 
@@ -73,8 +74,7 @@ def test_the_overview_shows_a_failed_scheduled_sync_and_refreshes_itself_when_it
     write_atomically(env.cw.folder / "config.toml", tomli_w.dumps(good))
     dashboard.daemon.wait_for("config.reloaded", after=mark, timeout=30)
     run_job(dashboard, "sync:p")
-    WebDriverWait(driver, 45).until(lambda d: d.find_element(By.CSS_SELECTOR, "#verdict h1").text == "crosswatch: OK")
-    row = driver.find_element(By.CSS_SELECTOR, 'tr[data-job="sync:p"]')
-    assert row.find_element(By.CSS_SELECTOR, ".badge").text == "OK"
+    fresh(driver, 45).until(lambda d: d.find_element(By.CSS_SELECTOR, "#verdict h1").text == "crosswatch: OK")
+    fresh(driver).until(lambda d: d.find_element(By.CSS_SELECTOR, 'tr[data-job="sync:p"] .badge').text == "OK")
     assert csp_violations(driver) == []  # htmx runs under the policy: no inline script or style needed
     shot(driver, "overview_failed", "overview-recovered")

@@ -19,7 +19,7 @@ from crosswatch.webui.app import WebError
 from crosswatch.webui.jobs import Jobs, WebContext
 from tests.capture_env import merged
 from tests.sync_env import OWNER, SyncEnv, cw_env, emulators, sync_env  # noqa: F401
-from tests.web.conftest import Dashboard, csp_violations, shot
+from tests.web.conftest import Dashboard, csp_violations, fresh, shot
 
 
 def signed_form(url: str, page: str) -> tuple[httpx.Client, str]:
@@ -35,7 +35,7 @@ def signed_form(url: str, page: str) -> tuple[httpx.Client, str]:
 def follow_run(driver: Any, url: str) -> str:
     """On a run's page: wait (htmx polling) until the run has ended; its result."""
     assert re.search(r"/runs/\d+$", driver.current_url), driver.current_url
-    WebDriverWait(driver, 60).until(lambda d: d.find_element(By.ID, "run-result").text != "RUNNING")
+    fresh(driver, 60).until(lambda d: d.find_element(By.ID, "run-result").text != "RUNNING")
     return str(driver.find_element(By.ID, "run-result").text)
 
 
