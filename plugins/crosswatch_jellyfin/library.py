@@ -72,10 +72,12 @@ class LibraryIndex(msgspec.Struct):
                 newest, self.stamp = saved, entry.saved
         return count
 
-    def newer(self, entry: Entry) -> bool:
-        """Whether ``entry`` was saved after the index was last brought up to date."""
-        saved, stamp = epoch_seconds(entry.saved), epoch_seconds(self.stamp)
-        return saved is not None and (stamp is None or saved > stamp)
+    def newer_than(self, saved: object) -> bool:
+        """Whether an item saved at ``saved`` (its ``DateLastSaved``) was saved after the index
+        was last brought up to date."""
+        when = epoch_seconds(saved) if isinstance(saved, str) else None
+        stamp = epoch_seconds(self.stamp)
+        return when is not None and (stamp is None or when > stamp)
 
 
 class IndexFile(msgspec.Struct):

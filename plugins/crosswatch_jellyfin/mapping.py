@@ -118,8 +118,14 @@ def show_of(entry: Entry | None, fallback_title: str | None = None) -> Show | No
     return Show(dict(entry.ids), entry.name or fallback_title)
 
 
-def item_of(entry: Entry, item_id: str, show: Show | None = None, extra: dict[str, object] | None = None) -> Item:
-    """The Item of an index entry, without feature fields (``extra`` keeps the server's ids)."""
+def item_of(
+    entry: Entry,
+    item_id: str,
+    show: Show | None = None,
+    extra: dict[str, object] | None = None,
+    feature_fields: dict[str, Any] | None = None,
+) -> Item:
+    """The Item of an index entry, with ``feature_fields`` (``extra`` keeps the server's ids)."""
     kind = MediaType(entry.kind)
     fields: dict[str, Any] = {"type": kind, "ids": dict(entry.ids), "title": entry.name or None}
     if kind in (MediaType.MOVIE, MediaType.SHOW) and entry.year:
@@ -134,6 +140,8 @@ def item_of(entry: Entry, item_id: str, show: Show | None = None, extra: dict[st
     if entry.runtime:
         fields["duration_ms"] = entry.runtime // TICKS_PER_MS
     fields["extra"] = {"Id": item_id, **(extra or {})}
+    if feature_fields:
+        fields.update(feature_fields)
     return Item(**fields)
 
 
@@ -202,5 +210,4 @@ def feature_item(
             more["PlayCount"] = plays
     if show is None and entry.kind in ("episode", "season"):
         show = Show({}, dto.get("SeriesName") if isinstance(dto.get("SeriesName"), str) else None)
-    base = item_of(entry, dto["Id"], show, more)
-    return msgspec.structs.replace(base, **fields)
+    return item_of(entry, dto["Id"], show, more, fields)

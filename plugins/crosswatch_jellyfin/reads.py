@@ -58,7 +58,8 @@ class Reader:
         self.client = client
         self.library = library
         self.planned: frozenset[Feature] = frozenset()  # the features this run will read (see plan)
-        self._shared: dict[str, list[dict[str, Any]]] = {}  # library id -> every item with its user data
+        # library id -> feature -> the items of the shared listing that hold some of it
+        self._shared: dict[str, dict[Feature, list[dict[str, Any]]]] = {}
         self._seen: set[Feature] = set()  # the features this reader has read
 
     def plan(self, features: Iterable[Feature]) -> None:
@@ -73,13 +74,14 @@ class Reader:
     async def _rows(self, feature: Feature, view: View, *, first: bool) -> list[dict[str, Any]]:
         """The library's items of ``feature`` (by the server's filter, or, on the feature's first
         read, out of the shared listing)."""
-        rows = self._shared.get(view.id) if first else None
-        if rows is None:
+        held = self._shared.get(view.id) if first else None
+        if held is None:
             shared = first and SHARED in self.planned and feature in self.planned
             rows = await self.library.items(view, **QUERIES[SHARED if shared else feature], Fields=FIELDS)
-            if shared:
-                self._shared[view.id] = rows
-        return [row for row in rows if _holds(feature, row)]
+            if not shared:
+                return [row for row in rows if _holds(feature, row)]
+            held = self._shared[view.id] = _by_feature(rows, self.planned)
+        return held.get(feature, [])
 
     @property
     def playlist_mode(self) -> bool:
@@ -103,13 +105,14 @@ class Reader:
         return items
 
     async def _index_for(self, view: View, rows: list[dict[str, Any]]) -> LibraryIndex:
-        """The library's index, brought up to date when a listed episode's show is unknown to it or newer."""
+        """The library's index, brought up to date when a listed episode's or season's show is
+        unknown to it, or the item was saved after it."""
         index = await self.library.index(view, refresh=False)
         for row in rows:
-            entry = entry_of(row)
-            if entry is None or entry.series is None:
+            series = row.get("SeriesId")
+            if not isinstance(series, str) or not series or row.get("Type") not in ("Episode", "Season"):
                 continue
-            if entry.series not in index.items or index.newer(entry):
+            if series not in index.items or index.newer_than(row.get("DateLastSaved")):
                 return await self.library.index(view, refresh=True)
         return index
 
@@ -176,13 +179,29 @@ class Reader:
         return await self.library.listing(f"/Playlists/{playlist}/Items", params)
 
 
+def _by_feature(rows: list[dict[str, Any]], features: Iterable[Feature]) -> dict[Feature, list[dict[str, Any]]]:
+    """The rows of a shared listing by the features they hold some of (one pass over the listing)."""
+    wanted = [(f, TYPES[f]) for f in QUERIES if f in features]
+    out: dict[Feature, list[dict[str, Any]]] = {f: [] for f, _ in wanted}
+    for row in rows:
+        data = row.get("UserData")
+        if not isinstance(data, dict):
+            continue
+        kind = row.get("Type")
+        for feature, types in wanted:
+            if kind in types and _has(feature, data):
+                out[feature].append(row)
+    return out
+
+
 def _holds(feature: Feature, row: dict[str, Any]) -> bool:
     """Whether a listed item is one of ``feature``'s, as its server filter would say."""
-    if row.get("Type") not in TYPES[feature]:
-        return False
     data = row.get("UserData")
-    if not isinstance(data, dict):
-        return False
+    return row.get("Type") in TYPES[feature] and isinstance(data, dict) and _has(feature, data)
+
+
+def _has(feature: Feature, data: dict[str, Any]) -> bool:
+    """Whether an item's ``UserData`` holds some of ``feature``."""
     if feature == Feature.HISTORY:
         return data.get("Played") is True
     if feature == Feature.PROGRESS:
