@@ -29,7 +29,8 @@ import pytest
 import crosswatch_jellyfin
 from crosswatch.emulation.catalog import Episode, Movie, Show
 from crosswatch.emulation.server import serve_app
-from crosswatch.model import Item, MediaType
+from crosswatch.errors import ProviderError
+from crosswatch.model import Feature, Item, MediaType
 from crosswatch.provider import AuthContext, Provider, ProviderContext, ProviderSpec
 from crosswatch.state import StateDir
 from crosswatch_jellyfin.config import MediaServerSettings
@@ -62,6 +63,18 @@ def specs() -> dict[str, ProviderSpec]:
     found: list[ProviderSpec] = []
     crosswatch_jellyfin.crosswatch_register_providers(found.append)
     return {s.id: s for s in found}
+
+
+async def read_refused(raw: dict[str, Any], folder: Path) -> ProviderError:
+    """What a JELLYFIN profile of ``raw`` settings raises on its first read (history), closed after."""
+    settings = msgspec.convert(raw, MediaServerSettings)
+    provider = specs()["JELLYFIN"].factory(ProviderContext("JELLYFIN", "default", settings, StateDir(folder)))
+    try:
+        with pytest.raises(ProviderError) as refused:
+            await provider.read(Feature.HISTORY)
+    finally:
+        await provider.aclose()
+    return refused.value
 
 
 def flows() -> dict[str, Callable[[AuthContext], Any]]:

@@ -26,7 +26,6 @@ from crosswatch.http import HttpError, OutcomeUnknown, SignInError
 from crosswatch.model import Feature, Item, MediaType, item_key
 from crosswatch.provider import ProviderContext, WriteResult
 from crosswatch.state import StateDir
-from crosswatch_jellyfin.config import MediaServerSettings
 from crosswatch_jellyfin.emulator import EMBY, JELLYFIN, Flavour
 from crosswatch_jellyfin.emulator.library import NO_IDS, TMDB_ONLY
 from tests.test_jellyfin_env import (
@@ -38,6 +37,7 @@ from tests.test_jellyfin_env import (
     make_emulator,
     movie_item,
     provider_env,
+    read_refused,
     settings_for,
     show_item,
     sign_in_by_password,
@@ -500,13 +500,8 @@ async def test_a_profile_that_never_signed_in_is_told_what_to_run(tmp_path: Path
 async def test_an_answer_that_is_not_json_is_one_line_naming_the_server(body: bytes, tmp_path: Path) -> None:
     async with fake_server() as (fake, url):
         fake.routes["GET /Users"] = (200, {}, body)
-        settings = msgspec.convert({"url": url, "user": "dana", "api_key": "k", "max_retries": 0}, MediaServerSettings)
-        provider = specs()["JELLYFIN"].factory(ProviderContext("JELLYFIN", "default", settings, StateDir(tmp_path)))
-        try:
-            with pytest.raises(HttpError) as refused:
-                await provider.read(Feature.HISTORY)
-        finally:
-            await provider.aclose()
-        message = str(refused.value)
+        refused = await read_refused({"url": url, "user": "dana", "api_key": "k", "max_retries": 0}, tmp_path)
+        message = str(refused)
+        assert isinstance(refused, HttpError)
         assert "GET /Users: the answer is not JSON" in message and url in message and "\n" not in message
         assert fake.calls == ["GET /Users"]

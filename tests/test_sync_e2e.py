@@ -138,6 +138,16 @@ def unplayed_movie(env: SyncEnv, exclude: frozenset[tuple[str, int]] = frozenset
 # -- one-way: the target ends holding what the source has; the source is never written ---
 
 
+def one_old_trakt_play(env: SyncEnv) -> tuple[tuple[str, int], int]:
+    """Trakt's history becomes one play, 30 days old, of a movie played nowhere; (movie, when)."""
+    movie = unplayed_movie(env)
+    watched = int(time.time()) - 30 * 86_400
+    env.edit_trakt(
+        lambda state: state.update(history=[{"type": "movie", "trakt": movie[1], "watched_at": iso(watched)}])
+    )
+    return movie, watched
+
+
 def prepare_progress(env: SyncEnv) -> tuple[str, int]:
     """Trakt keeps its own resume positions, one of a title Plex has further on and newer.
 
@@ -260,11 +270,7 @@ def test_two_way_a_play_written_to_plex_is_not_sent_back_as_a_new_play(sync_env:
     """Plex records a play crosswatch writes at "now": read back, it is crosswatch's echo, not a new play."""
     env = sync_env
     env.keep_only_titles_with_ids()
-    movie = unplayed_movie(env)
-    watched = int(time.time()) - 30 * 86_400
-    env.edit_trakt(
-        lambda state: state.update(history=[{"type": "movie", "trakt": movie[1], "watched_at": iso(watched)}])
-    )
+    movie, watched = one_old_trakt_play(env)
     env.pairs(env.pair("p", mode="two-way", features=["history"]))
 
     at_the_start_of_a_second()
@@ -289,11 +295,7 @@ def test_two_way_a_play_written_to_plex_and_deleted_there_is_not_written_back(
     quicker than the next run. Without ``remove`` Trakt keeps it and Plex is not written to."""
     env = sync_env
     env.keep_only_titles_with_ids()
-    movie = unplayed_movie(env)
-    watched = int(time.time()) - 30 * 86_400
-    env.edit_trakt(
-        lambda state: state.update(history=[{"type": "movie", "trakt": movie[1], "watched_at": iso(watched)}])
-    )
+    movie, watched = one_old_trakt_play(env)
     env.pairs(env.pair("p", mode="two-way", features=["history"], remove=remove))
     first = env.run("p")
     assert totals(first, "PLEX") == Counter(added=1)

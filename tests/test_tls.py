@@ -19,16 +19,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 
-from crosswatch.errors import ProviderError
 from crosswatch.http import HttpError, tls_context
-from crosswatch.model import Feature
-from crosswatch.provider import ProviderContext
-from crosswatch.state import StateDir
-from crosswatch_jellyfin.config import MediaServerSettings
-from tests.test_jellyfin_env import specs
+from tests.test_jellyfin_env import read_refused
 
 pytestmark = pytest.mark.anyio
 
@@ -94,17 +88,11 @@ def test_one_context_per_setting_and_the_setting_decides() -> None:
 @pytest.mark.parametrize("verify", [True, False], ids=["checked", "verify_ssl-false"])
 async def test_a_self_signed_jellyfin_is_reached_only_when_the_user_says_so(verify: bool, tmp_path: Path) -> None:
     with self_signed_server(tmp_path) as url:
-        raw = {"url": url, "user": "kim", "api_key": "k", "verify_ssl": verify}  # retries as configured
-        settings = msgspec.convert(raw, MediaServerSettings)
-        provider = specs()["JELLYFIN"].factory(ProviderContext("JELLYFIN", "default", settings, StateDir(tmp_path)))
-        try:
-            with pytest.raises(ProviderError) as refused:
-                await provider.read(Feature.HISTORY)
-        finally:
-            await provider.aclose()
-    message = str(refused.value)
+        # retries as configured
+        refused = await read_refused({"url": url, "user": "kim", "api_key": "k", "verify_ssl": verify}, tmp_path)
+    message = str(refused)
     if verify:  # the handshake fails, at once: why, and the setting that lets it through
-        assert isinstance(refused.value, HttpError)
+        assert isinstance(refused, HttpError)
         assert "GET /Users: the server's certificate is not trusted" in message
         assert "self-signed certificate" in message and "set verify_ssl = false" in message
         assert _Counted.connections == 1  # not tried again: no retry makes it trusted
