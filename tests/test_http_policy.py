@@ -6,6 +6,7 @@ import itertools
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import anyio
 import httpx
@@ -219,3 +220,19 @@ def test_one_policy_serves_event_loops_one_after_another() -> None:
     for backend in ("trio", "asyncio", "trio"):
         anyio.run(use, [], backend=backend)
     assert policy.stats.requests == 6
+
+
+def test_each_command_starts_with_the_budgets_of_a_new_process(tmp_path: Path) -> None:
+    """In one process the accounts' policies are shared (the daemon's jobs and scrobbles); a
+    command run in-process after another (tests, ``crosswatch.testing``) must not inherit a
+    spent read budget and wait out its window, as a separate process would not."""
+    from crosswatch.cli import main
+    from crosswatch.http import policies, policy_for
+
+    spent = policy_for("TRAKT:https://api.trakt.tv:default", read_limit=1, read_period=300.0)
+    anyio.run(spent.reads.wait)  # the one read of the window
+    assert spent.reads.remaining() == 0
+    assert main(["--config-dir", str(tmp_path), "runs"]) in (0, 1)
+    assert spent not in policies()
+    fresh = policy_for("TRAKT:https://api.trakt.tv:default", read_limit=1, read_period=300.0)
+    assert fresh.reads.remaining() == 1

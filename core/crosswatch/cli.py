@@ -133,6 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; every failure ends as lines on stderr and exit 1 (see :mod:`crosswatch.errors`)."""
     args = build_parser().parse_args(argv)
     module_name, func_name = args.handler.split(":")
+    http = sys.modules.get("crosswatch.http")
+    if http is not None:  # a command starts as a new process does (a test may run several in one)
+        http.forget_policies()
     from crosswatch.commands.common import report
     from crosswatch.commands.stopping import Interrupted
 

@@ -410,6 +410,11 @@ def tls_context(verify: bool = True) -> ssl.SSLContext:
     return httpx.create_ssl_context(verify=verify)
 
 
+def forget_policies() -> None:
+    """Drop every account's policy: its pace, read budget and counts start over, as in a new process."""
+    _policies.clear()
+
+
 def policy_for(key: str, **settings: Any) -> HttpPolicy:
     """The process-wide policy for one provider account, created on first use.
 
