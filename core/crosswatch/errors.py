@@ -72,6 +72,16 @@ def leaves(exc: BaseException) -> Iterator[BaseException]:
         yield exc
 
 
+def causes(exc: BaseException, limit: int = 8) -> Iterator[BaseException]:
+    """``exc`` and what caused it (``__cause__``, else ``__context__``), outermost first, ``limit`` deep."""
+    seen: BaseException | None = exc
+    for _ in range(limit):
+        if seen is None:
+            return
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
 def describe(exc: BaseException) -> list[str]:
     """The message of one exception as lines (a ConfigError has one per issue); never empty."""
     text = [line.strip() for line in str(exc).splitlines() if line.strip()]

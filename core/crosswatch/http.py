@@ -15,7 +15,7 @@ import random
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -28,11 +28,10 @@ import httpx
 import structlog
 
 from crosswatch.crashpoints import crash_point
-from crosswatch.errors import ProviderError
+from crosswatch.errors import ProviderError, causes
 
 log = structlog.get_logger("crosswatch.http")
 T = TypeVar("T")
-E = TypeVar("E", bound=BaseException)
 
 #: statuses that say "not done, try again later": safe to re-send even a non-idempotent write
 RETRY_SAFE = frozenset({429})
@@ -271,7 +270,7 @@ class HttpPolicy:
                 sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
                 if sent and not idempotent:
                     raise OutcomeUnknown(f"{method} {_path(url)}: {type(exc).__name__} after sending") from exc
-                if _cause(exc, ssl.SSLCertVerificationError) is not None:  # no retry makes it trusted
+                if any(isinstance(c, ssl.SSLCertVerificationError) for c in causes(exc)):  # no retry makes it trusted
                     raise HttpError(
                         f"{method} {_path(url)}: the server's certificate is not trusted ({_why(exc)}); for a "
                         "server with a certificate of its own, set verify_ssl = false in its section"
@@ -348,23 +347,9 @@ def ratelimit_state(headers: Mapping[str, str]) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and what caused it, outermost first (a few deep at most)."""
-    cause: BaseException | None = exc
-    for _ in range(8):
-        if cause is None:
-            return
-        yield cause
-        cause = cause.__cause__ or cause.__context__
-
-
-def _cause(exc: BaseException, kind: type[E]) -> E | None:
-    return next((c for c in _causes(exc) if isinstance(c, kind)), None)
-
-
 def _why(exc: BaseException) -> str:
     """The first message along ``exc``'s causes: on trio, httpx's transport errors carry none."""
-    return next((text for c in _causes(exc) if (text := " ".join(str(c).split()))), "no reason given")
+    return next((text for c in causes(exc) if (text := " ".join(str(c).split()))), "no reason given")
 
 
 def _path(url: str) -> str:

@@ -34,6 +34,7 @@ import structlog
 from crosswatch import __version__
 from crosswatch.config import Config
 from crosswatch.config.schema import NotifyTarget
+from crosswatch.errors import causes
 from crosswatch.runs import Run
 
 log = structlog.get_logger("crosswatch.notify")
@@ -226,14 +227,9 @@ async def _post(client: Any, target: NotifyTarget, message: Message) -> None:
 
 def _why(exc: BaseException) -> str:
     """``Type: message``, the message from down the chain when the error says nothing itself (TLS)."""
-    seen: BaseException | None = exc
-    names: list[str] = []
-    while seen is not None and len(names) < 6:
-        if str(seen):
-            return f"{type(exc).__name__}: {seen}"
-        names.append(type(seen).__name__)
-        seen = seen.__cause__ or seen.__context__
-    return " <- ".join(names)
+    chain = list(causes(exc, limit=6))
+    said = next((c for c in chain if str(c)), None)
+    return f"{type(exc).__name__}: {said}" if said is not None else " <- ".join(type(c).__name__ for c in chain)
 
 
 def _apprise_send(url: str, message: Message, timeout: float) -> None:

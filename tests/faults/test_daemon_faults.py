@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from crosswatch.crashpoints import AT, LOG, SIGNAL
-from tests.daemon_proc import DaemonProcess
+from tests.daemon_proc import DaemonProcess, wait_until
 from tests.faults.harness import (
     Scenario,
     choose,
@@ -56,9 +56,10 @@ def run_job(folder: Path, backend: str, env: dict[str, str]) -> DaemonProcess:
                 )
             except httpx.TransportError:
                 # the crash point's SIGTERM came while the daemon was still answering: it is stopping
-                while daemon.proc.poll() is None and not daemon.events("daemon.stopping"):
-                    assert time.monotonic() < deadline, "the connection broke but the daemon is not stopping"
-                    time.sleep(0.02)
+                wait_until(
+                    lambda: daemon.proc.poll() is not None or daemon.events("daemon.stopping"),
+                    what="the daemon to stop after the connection broke",
+                )
             else:
                 assert reply.status_code in (202, 409) or daemon.proc.poll() is not None, reply.text
             # done when the run finished (then stop it as systemd would) or the signal stopped the daemon
